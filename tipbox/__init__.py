@@ -1,0 +1,1 @@
+"""tipbox: a secure anonymous tip box for newsrooms."""

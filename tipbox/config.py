@@ -1,0 +1,100 @@
+"""Settings: read once from the environment (``TIPBOX_*``) with embedded defaults.
+
+A ``Config`` is an immutable value handed to app factories and domain functions; nothing
+reads the environment anywhere else, and there is no module-level instance.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Argon2Cost:
+    """Argon2id parameters (libsodium opslimit and memlimit in bytes)."""
+
+    opslimit: int
+    memlimit: int
+
+
+# DESIGN 4.1 and 4.4. The environment cannot lower these; only code (tests) can.
+JOURNALIST_KDF = Argon2Cost(opslimit=3, memlimit=256 * MIB)
+CODENAME_KDF = Argon2Cost(opslimit=3, memlimit=64 * MIB)
+# For tests only: the same code path at a cost a test suite can afford.
+TEST_KDF = Argon2Cost(opslimit=1, memlimit=8 * MIB)
+
+
+class ConfigError(ValueError):
+    """A setting in the environment is malformed."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything an app or command needs to know about its instance."""
+
+    data_dir: Path
+    database_url: str
+    blob_dir: Path
+    keys_dir: Path
+    source_host: str = "127.0.0.1"
+    source_port: int = 8080
+    journalist_host: str = "127.0.0.1"
+    journalist_port: int = 8081
+    journalist_kdf: Argon2Cost = JOURNALIST_KDF
+    codename_kdf: Argon2Cost = CODENAME_KDF
+    source_session_idle_seconds: int = 2 * 3600
+    source_session_absolute_seconds: int = 6 * 3600
+    journalist_session_idle_seconds: int = 30 * 60
+    journalist_session_absolute_seconds: int = 12 * 3600
+    demo: bool = False
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, **overrides: object) -> Config:
+        """A config whose database, blobs and keys all live under ``data_dir``."""
+        data_dir = data_dir.resolve()
+        base = cls(
+            data_dir=data_dir,
+            database_url=f"sqlite:///{data_dir / 'tipbox.sqlite'}",
+            blob_dir=data_dir / "blobs",
+            keys_dir=data_dir / "keys",
+        )
+        return replace(base, **overrides)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        """Build a config from ``TIPBOX_*`` variables, defaulting to ``./instance``."""
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("TIPBOX_DATA_DIR", "instance")).resolve()
+        cfg = cls.for_data_dir(data_dir)
+        return replace(
+            cfg,
+            database_url=env.get("TIPBOX_DATABASE_URL", cfg.database_url),
+            blob_dir=Path(env.get("TIPBOX_BLOB_DIR", str(cfg.blob_dir))).resolve(),
+            keys_dir=Path(env.get("TIPBOX_KEYS_DIR", str(cfg.keys_dir))).resolve(),
+            source_host=env.get("TIPBOX_SOURCE_HOST", cfg.source_host),
+            source_port=_int(env, "TIPBOX_SOURCE_PORT", cfg.source_port),
+            journalist_host=env.get("TIPBOX_JOURNALIST_HOST", cfg.journalist_host),
+            journalist_port=_int(env, "TIPBOX_JOURNALIST_PORT", cfg.journalist_port),
+            demo=env.get("TIPBOX_DEMO", "") == "1",
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is the embedded SQLite default."""
+        return self.database_url.startswith("sqlite")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer") from None
