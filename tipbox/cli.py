@@ -20,7 +20,6 @@ import pyotp
 import segno
 
 from tipbox import db, instance
-from tipbox.directory import NotInitialised
 from tipbox.accounts import Credentials
 from tipbox.config import Config
 from tipbox.crypto.errors import Rejected
@@ -31,6 +30,7 @@ from tipbox.crypto.recovery import (
     recovery_keypair,
     recovery_public_file_text,
 )
+from tipbox.directory import NotInitialised
 
 DEMO_DIR = Path("instance-demo")
 DEMO_CREDENTIALS = "demo-credentials.json"
@@ -39,7 +39,7 @@ DEMO_ADMIN = "admin"
 
 def _config(ctx: click.Context) -> Config:
     config = ctx.obj
-    assert isinstance(config, Config)  # noqa: S101 - set by main()
+    assert isinstance(config, Config)
     return config
 
 
@@ -74,7 +74,8 @@ def init_command(
         try:
             recovery = parse_recovery_public_file(recovery_file.read_text(encoding="utf-8"))
         except (Rejected, UnicodeDecodeError) as exc:
-            raise click.ClickException(f"the recovery public key file is not valid: {exc}")
+            message = f"the recovery public key file is not valid: {exc}"
+            raise click.ClickException(message) from None
     result = _initialise(config, name, admin_username, recovery=recovery)
     _print_init(config, result)
     if recovery is None:

@@ -22,8 +22,15 @@ from tipbox.crypto.codenames import new_instance_salt
 from tipbox.crypto.directory import Status
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.identity import identity_entry, sign_entry
-from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed, new_seed
-from tipbox.crypto.keys import read_identity_file, write_identity_files
+from tipbox.crypto.keys import (
+    KeyPair,
+    PublicKeys,
+    Role,
+    keypair_from_seed,
+    new_seed,
+    read_identity_file,
+    write_identity_files,
+)
 from tipbox.crypto.recovery import generate_recovery_secret, recovery_keypair
 from tipbox.models import DirectoryEntry, InstanceSettings, NewsroomKey
 
@@ -122,7 +129,7 @@ def _add_identity(session: Session, config: Config, name: str, identity: KeyPair
     )
     session.flush()
     public = identity.public
-    assert public.ed25519 is not None  # noqa: S101 - identity keys always sign
+    assert public.ed25519 is not None
     session.add(
         InstanceSettings(
             id=1,
@@ -161,16 +168,15 @@ def check_identity_file(session: Session, keys_dir: Path) -> PublicKeys:
 def key_report(session: Session, keys_dir: Path) -> list[KeyInfo]:
     """Every identity, newsroom and recovery key, verified against the identity in ``keys/``."""
     identity = check_identity_file(session, keys_dir)
-    created = {
-        row.key_id: row.created_on
-        for row in session.scalars(select(DirectoryEntry))
-    }
+    created = {row.key_id: row.created_on for row in session.scalars(select(DirectoryEntry))}
     report = []
     for entry in directory.entries(session, identity):
         if entry.role == Role.JOURNALIST:
             continue
         public = entry.public
         report.append(
-            KeyInfo(entry.role, entry.status, public.fingerprint, public.short_id, created[entry.key_id])
+            KeyInfo(
+                entry.role, entry.status, public.fingerprint, public.short_id, created[entry.key_id]
+            )
         )
     return report

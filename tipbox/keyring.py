@@ -58,7 +58,9 @@ def grant(session: Session, granted: KeyPair, seed: bytes, grantee: Entry) -> No
         select(Grant).where(Grant.key_id == granted.key_id, Grant.grantee_key_id == grantee.key_id)
     ).one_or_none()
     if row is None:
-        session.add(Grant(key_id=granted.key_id, grantee_key_id=grantee.key_id, sealed_grant=sealed))
+        session.add(
+            Grant(key_id=granted.key_id, grantee_key_id=grantee.key_id, sealed_grant=sealed)
+        )
     else:
         row.sealed_grant = sealed
     session.flush()

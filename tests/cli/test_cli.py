@@ -51,7 +51,7 @@ def test_init_then_keys_show(empty_database_url: str, config: Config, tmp_path: 
 
     show = _run(["keys", "show"], env, tmp_path)
     assert show.returncode == 0, show.stderr
-    assert f"identity   active    " in show.stdout
+    assert "identity   active    " in show.stdout
     assert identity in show.stdout
     assert newsroom in show.stdout
     assert "current" in show.stdout
@@ -134,7 +134,12 @@ def test_demo_serves_both_apps_and_prints_a_working_code(tmp_path: Path) -> None
     out = tmp_path / "demo.out"
     with out.open("w") as sink:
         proc = subprocess.Popen(
-            [TIPBOX, "demo"], env=env, cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT, text=True
+            [TIPBOX, "demo"],
+            env=env,
+            cwd=tmp_path,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             deadline = time.monotonic() + 60

@@ -102,7 +102,7 @@ def test_init_refuses_a_second_time(db: Session, config: Config) -> None:
 def test_keys_dir_disagreeing_with_database_is_refused(db: Session, config: Config) -> None:
     _init(db, config)
     write_identity_files(config.keys_dir, keypair_from_seed(Role.IDENTITY, bytes(32)).public)
-    with pytest.raises(Rejected, match="identity.mismatch"):
+    with pytest.raises(Rejected, match=r"^identity\.mismatch:"):
         instance.key_report(db, config.keys_dir)
 
 
@@ -113,5 +113,5 @@ def test_tampered_directory_row_is_refused(db: Session, config: Config) -> None:
         .where(DirectoryEntry.key_id == result.newsroom.key_id)
         .values(status=int(Status.RETIRED))
     )
-    with pytest.raises(Rejected, match="directory.row"):
+    with pytest.raises(Rejected, match=r"^directory\.row:"):
         directory.entries(db, directory.identity_public(db))

@@ -1,0 +1,1 @@
+"""Alembic migrations, run in code by ``tipbox.db.upgrade`` (no alembic.ini)."""
