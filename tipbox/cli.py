@@ -31,6 +31,7 @@ from tipbox.crypto.recovery import (
     recovery_public_file_text,
 )
 from tipbox.directory import NotInitialised
+from tipbox.web.app import write_secret_keys
 
 DEMO_DIR = Path("instance-demo")
 DEMO_CREDENTIALS = "demo-credentials.json"
@@ -97,6 +98,7 @@ def _initialise(
     recovery_in_place: bool = False,
 ) -> instance.InitResult:
     db.upgrade(config)
+    write_secret_keys(config)
     engine = db.make_engine(config)
     try:
         with db.transaction(db.make_session_factory(engine)) as session:

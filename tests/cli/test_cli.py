@@ -48,6 +48,10 @@ def test_init_then_keys_show(empty_database_url: str, config: Config, tmp_path: 
     assert "passphrase:" in init.stdout
     assert "no recovery key" in init.stderr
     assert (config.keys_dir / "identity.fingerprint").read_text().strip() == identity
+    for kind in ("source", "journalist"):
+        secret = config.data_dir / "secrets" / f"{kind}_flask.key"
+        assert secret.stat().st_mode & 0o777 == 0o600
+        assert len(secret.read_bytes()) == 32
 
     show = _run(["keys", "show"], env, tmp_path)
     assert show.returncode == 0, show.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -48,6 +49,23 @@ def secret_key(kind: AppKind, config: Config) -> bytes:
     if path.is_file():
         return path.read_bytes()
     return secrets.token_bytes(32)
+
+
+def write_secret_keys(config: Config) -> None:
+    """Make each app's Flask secret file under the data directory, if it is missing.
+
+    ``tipbox init`` calls this so that a form open in a browser survives a restart. The
+    files are 0600 in a 0700 directory: each holds 32 random bytes and nothing else.
+    """
+    for kind in ("source", "journalist"):
+        path = config.data_dir / SECRET_KEY_FILE.format(kind=kind)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "wb") as out:
+            out.write(secrets.token_bytes(32))
 
 
 def session_lifetime_seconds(kind: AppKind, config: Config) -> int:
