@@ -51,8 +51,19 @@ class Config:
     source_session_absolute_seconds: int = 6 * 3600
     journalist_session_idle_seconds: int = 30 * 60
     journalist_session_absolute_seconds: int = 12 * 3600
+    # Source submissions (docs/source-app.md section 5).
+    max_message_chars: int = 100_000
+    max_files: int = 10
+    max_file_bytes: int = 500 * MIB
+    # Argon2id runs at once per process (docs/source-app.md section 3); past it, "busy".
+    argon2_concurrency: int = 2
     demo: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest request body the source app reads: every file at its limit, plus forms."""
+        return self.max_files * self.max_file_bytes + MIB
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, **overrides: object) -> Config:
@@ -81,6 +92,10 @@ class Config:
             source_port=_int(env, "TIPBOX_SOURCE_PORT", cfg.source_port),
             journalist_host=env.get("TIPBOX_JOURNALIST_HOST", cfg.journalist_host),
             journalist_port=_int(env, "TIPBOX_JOURNALIST_PORT", cfg.journalist_port),
+            max_message_chars=_int(env, "TIPBOX_MAX_MESSAGE_CHARS", cfg.max_message_chars),
+            max_files=_int(env, "TIPBOX_MAX_FILES", cfg.max_files),
+            max_file_bytes=_int(env, "TIPBOX_MAX_FILE_MIB", cfg.max_file_bytes // MIB) * MIB,
+            argon2_concurrency=_int(env, "TIPBOX_ARGON2_CONCURRENCY", cfg.argon2_concurrency),
             demo=env.get("TIPBOX_DEMO", "") == "1",
         )
 
