@@ -18,7 +18,7 @@ VENDOR_STAMP := $(VENDOR)/manifest.json
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup venv npm static run lint test test-sqlite test-postgres bench clean
+.PHONY: help setup venv npm static translations run lint test test-sqlite test-postgres bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,16 +34,29 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(VENDOR_STAMP): $(NPM_STAMP) $(VENV_STAMP) scripts/vendor_static.py
+# The browser script: tipbox/source/js bundled with libsodium.js by esbuild, plus the
+# self-test vectors cut from tests/vectors, with their SRI hashes in manifest.json.
+$(VENDOR_STAMP): $(NPM_STAMP) $(VENV_STAMP) scripts/vendor_static.py \
+		$(wildcard tipbox/source/js/*.mjs) $(wildcard tests/vectors/*.json)
 	$(PY) scripts/vendor_static.py
 
 venv: $(VENV_STAMP) ## create .venv and install tipbox with its dev tools
 
 npm: $(NPM_STAMP) ## install the browser dependencies (npm ci)
 
-static: $(VENDOR_STAMP) ## copy libsodium.js into the source app's static files, with SRI hashes
+static: $(VENDOR_STAMP) ## bundle the source app's browser script (esbuild), with SRI hashes
 
-setup: venv static ## everything `make run` and `make test` need
+# The source app's catalogues: .po files are committed, .mo files are built from them.
+# scripts/translations.py extracts, updates and checks them (see its docstring).
+TRANSLATIONS := tipbox/source/translations
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po))
+
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(VENV_STAMP)
+	$(BIN)/pybabel compile --statistics -i $< -o $@ -l $*
+
+translations: $(MO_FILES) ## compile the source app's translations (.po -> .mo)
+
+setup: venv static translations ## everything `make run` and `make test` need
 
 run: setup ## make a throwaway demo instance and serve it on 127.0.0.1:8080 and :8081
 	$(BIN)/tipbox demo

@@ -1,28 +1,22 @@
-"""Copy libsodium.js's ES module build into the source app's static files (``make static``).
+"""Build the source app's browser script into its static files (``make static``).
 
-Two files make the build: ``libsodium-wrappers.mjs`` (the API) imports ``libsodium.mjs``
-(the WebAssembly module, embedded). The wrapper imports it by the bare name
-``"libsodium"``, which a browser resolves only through an import map's ``imports``; the
-copy imports ``"./libsodium.mjs"`` instead, so that the pair loads from any folder with
-no mapping at all. Nothing else changes.
+Writes into ``tipbox/source/static/vendor/`` (gitignored, never committed):
 
-``manifest.json`` beside the copies gives each file's Subresource Integrity hash (SHA-384)
-over the bytes served. How a page must use them (checked in Chromium 156 and Firefox ESR
-153 on this project's machines):
+- ``source.js``: ``tipbox/source/js/submit.mjs`` bundled by esbuild with libsodium-wrappers
+  and libsodium (its WebAssembly module embedded) into ONE ES module. A single
+  ``<script type="module" src=... integrity="sha384-...">`` then protects every byte the
+  page runs: there is no further import for an attacker to swap, and no import map (an
+  inline script that the CSP would have to allow by hash). SRI is enforced on module
+  scripts by Chromium and Firefox.
+- ``selftest.json``: the known-answer vectors the page checks on load, cut from
+  ``tests/vectors/``. Its SRI is compiled into ``source.js`` (the script fetches it with
+  ``integrity``), so the script's own hash covers it too.
+- ``manifest.json``: ``{"source.js": "sha384-...", "selftest.json": "sha384-..."}``.
 
-- ``<link rel="modulepreload" integrity=...>`` is NOT enough: when the hash does not match,
-  the preload is blocked, but a later ``import`` of the same URL fetches it again without
-  any check, and runs it.
-- An import map's ``"integrity"`` table is enforced for every import of the listed URLs,
-  static imports inside the wrapper included, in both browsers::
-
-      <script type="importmap">{"imports": {}, "integrity": {
-        "/static/vendor/libsodium-wrappers.mjs": "sha384-...",
-        "/static/vendor/libsodium.mjs": "sha384-..."}}</script>
-
-  An import map is an inline script, so the CSP must then allow exactly its hash
-  (``script-src 'self' 'wasm-unsafe-eval' 'sha256-<hash of the map's text>'``); the text
-  is fixed by this manifest, so the hash can be computed once when the app starts.
+The bundle must hold libsodium's ES module build, which runs only on WebAssembly: the
+CommonJS build carries an asm.js fallback (``useBackupModule``) that the page must never
+use, and the build refuses a bundle that contains it. It also refuses ``eval`` and
+``new Function``, which the source CSP (``script-src 'self' 'wasm-unsafe-eval'``) forbids.
 """
 
 from __future__ import annotations
@@ -31,22 +25,34 @@ import argparse
 import base64
 import hashlib
 import json
+import os
 import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-WRAPPERS = Path("libsodium-wrappers/dist/modules-esm/libsodium-wrappers.mjs")
-LIBSODIUM = Path("libsodium/dist/modules-esm/libsodium.mjs")
+ENTRY = REPO / "tipbox/source/js/submit.mjs"
+VECTORS = REPO / "tests/vectors"
+DEFAULT_NODE_MODULES = REPO / "node_modules"
 DEFAULT_DEST = REPO / "tipbox/source/static/vendor"
 
-_BARE_IMPORT = re.compile(r"""\bfrom\s*(["'])libsodium\1""")
-# Any import specifier that is not relative: the browser could not load it.
-_ANY_BARE = re.compile(r"""\b(?:from|import)\s*\(?\s*(["'])(?![./])([^"']+)\1""")
+BUNDLE = "source.js"
+SELFTEST = "selftest.json"
+MANIFEST = "manifest.json"
+# What older versions of this script wrote; removed so that nothing stale is served.
+STALE = ("libsodium-wrappers.mjs", "libsodium.mjs")
+SELFTEST_MAX_BYTES = 40_000
+# The asm.js fallback of libsodium's CommonJS build, and code the source CSP refuses.
+_FORBIDDEN = re.compile(r"useBackupModule|\beval\(|\bnew Function\b|\bFunction\(")
+
+Case = dict[str, Any]
 
 
 class VendorError(RuntimeError):
-    """The npm packages are missing or not shaped as this script expects."""
+    """A tool or input is missing, or the bundle is not what the page may ship."""
 
 
 def sri(data: bytes) -> str:
@@ -54,78 +60,172 @@ def sri(data: bytes) -> str:
     return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode("ascii")
 
 
-def _package_version(node_modules: Path, name: str) -> str:
-    meta = json.loads((node_modules / name / "package.json").read_text(encoding="utf-8"))
-    version: str = meta["version"]
-    return version
+def _load(vectors: Path, name: str) -> Case:
+    data: Case = json.loads((vectors / name).read_text(encoding="utf-8"))
+    return data
 
 
-def rewrite_wrapper_import(source: str) -> str:
-    """Point the wrapper's import of ``libsodium`` at the file beside it."""
-    rewritten, count = _BARE_IMPORT.subn('from"./libsodium.mjs"', source)
-    if count != 1:
-        raise VendorError(f"expected one import of 'libsodium' in the wrapper, found {count}")
-    return rewritten
+def _named(cases: list[Case], name: str) -> Case:
+    for case in cases:
+        if case["name"] == name:
+            return case
+    raise VendorError(f"no vector named {name!r}")
 
 
-def check_no_bare_imports(name: str, source: str) -> None:
-    """Refuse a module that still imports a package by bare name."""
-    found = sorted({match.group(2) for match in _ANY_BARE.finditer(source)})
-    if found:
-        raise VendorError(f"{name} imports {', '.join(found)} by bare name")
+def _pick(case: Case, *fields: str) -> Case:
+    return {field: case[field] for field in fields}
 
 
-def vendor(node_modules: Path, dest: Path) -> dict[str, object]:
-    """Write the two modules and ``manifest.json`` into ``dest``; return the manifest."""
-    try:
-        wrapper_source = (node_modules / WRAPPERS).read_text(encoding="utf-8")
-        libsodium_bytes = (node_modules / LIBSODIUM).read_bytes()
-    except FileNotFoundError as exc:
-        raise VendorError(f"{exc.filename} is missing: run `npm ci` first") from None
-
-    wrapper_source = rewrite_wrapper_import(wrapper_source)
-    check_no_bare_imports("libsodium-wrappers.mjs", wrapper_source)
-    check_no_bare_imports("libsodium.mjs", libsodium_bytes.decode("utf-8"))
-    files = {
-        "libsodium-wrappers.mjs": (wrapper_source.encode("utf-8"), "libsodium-wrappers"),
-        "libsodium.mjs": (libsodium_bytes, "libsodium"),
-    }
-
-    dest.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, object] = {
-        "generated_by": "scripts/vendor_static.py (make static)",
-        "entry": "libsodium-wrappers.mjs",
-        "preload": ["libsodium.mjs"],
-        "files": {
-            name: {
-                "integrity": sri(data),
-                "bytes": len(data),
-                "package": f"{package}@{_package_version(node_modules, package)}",
-            }
-            for name, (data, package) in files.items()
+def selftest_vectors(vectors: Path) -> Case:
+    """The small subset of tests/vectors that the page checks on every load."""
+    kdf = _load(vectors, "kdf.json")["valid"]
+    keys = _load(vectors, "keys.json")["valid"]
+    directory = _load(vectors, "directory.json")
+    envelope = _load(vectors, "envelope.json")
+    padme = _load(vectors, "padme.json")["valid"]
+    message = _named(envelope["valid"], "message")
+    invalid = [
+        _named(envelope["invalid"], name)
+        for name in ("only chunk tagged TAG_MESSAGE", "not padded", "sealed as a reply")
+    ] + [next(c for c in envelope["invalid"] if c["check"] == "wrap.open")]
+    return {
+        "kdf": [
+            # Ids as strings: 2^64 - 1 does not survive a JavaScript number.
+            _pick(c, "key", "context", "length", "output") | {"id": str(c["id"])}
+            for c in kdf
+            if c["name"]
+            in ("libsodium reference id 1 length 32", "tbcontn1 id 2", "largest subkey id")
+        ],
+        "keys": [
+            _pick(c, "role", "seed", "key_id")
+            for c in keys
+            if c["kind"] == "keypair" and c["name"] in ("newsroom 1", "journalist 1")
+        ],
+        "directory": {
+            "identity": directory["identity_ed25519_public"],
+            "valid": _pick(_named(directory["valid"], "newsroom current"), "entry", "signature")
+            | {"key_id": _named(directory["valid"], "newsroom current")["key_id"]},
+            "invalid": _pick(
+                _named(directory["invalid"], "flipped signature bit"),
+                "entry",
+                "signature",
+                "check",
+            ),
+        },
+        "padme": [c for c in padme if c["length"] in (0, 4097, 65537, 10 * 2**20)],
+        "envelope": {
+            "valid": _pick(
+                message,
+                "kind",
+                "source_id",
+                "item_id",
+                "ad",
+                "content_key",
+                "meta",
+                "meta_nonce",
+                "sealed_meta",
+                "blob",
+                "plaintext",
+            )
+            | _pick(message["wraps"][0], "wrap", "recipient_secret"),
+            "invalid": [{k: v for k, v in c.items() if k != "name"} for c in invalid],
         },
     }
-    for name, (data, _) in files.items():
-        (dest / name).write_bytes(data)
-    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _run_esbuild(node_modules: Path, out: Path, selftest_sri: str, meta: Path) -> None:
+    esbuild = node_modules / ".bin" / "esbuild"
+    if not esbuild.exists():
+        raise VendorError(f"{esbuild} is missing: run `npm ci` first")
+    license_text = (node_modules / "libsodium" / "LICENSE").read_text(encoding="utf-8")
+    banner = "/*! tipbox source.js: tipbox/source/js bundled with libsodium.js (ISC license)\n"
+    banner += license_text.replace("*/", "* /").strip() + "\n*/"
+    command = [
+        str(esbuild),
+        str(ENTRY),
+        "--bundle",
+        "--format=esm",
+        "--platform=browser",
+        "--target=es2020",
+        "--minify",
+        "--charset=ascii",
+        "--legal-comments=none",
+        f"--banner:js={banner}",
+        f"--define:__TIPBOX_SELFTEST_SRI__={json.dumps(selftest_sri)}",
+        f"--metafile={meta}",
+        f"--outfile={out}",
+        "--log-level=warning",
+    ]
+    # NODE_PATH lets esbuild find the packages of --node-modules wherever that folder is.
+    env = os.environ | {"NODE_PATH": str(node_modules)}
+    done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+        command, capture_output=True, text=True, env=env, check=False, timeout=300
+    )
+    if done.returncode != 0:
+        raise VendorError(f"esbuild failed:\n{done.stderr}")
+
+
+def check_bundle(source: str, metafile: Case) -> None:
+    """Refuse a bundle that imports anything, carries the asm.js fallback or needs eval."""
+    for name, output in metafile["outputs"].items():
+        if output.get("imports"):
+            found = sorted(i["path"] for i in output["imports"])
+            raise VendorError(f"{name} still imports {', '.join(found)}")
+    inputs = set(metafile["inputs"])
+    if not any(path.endswith("libsodium/dist/modules-esm/libsodium.mjs") for path in inputs):
+        raise VendorError("the bundle does not hold libsodium's ES module (WebAssembly) build")
+    found_forbidden = sorted(set(_FORBIDDEN.findall(source)))
+    if found_forbidden:
+        raise VendorError(f"the bundle contains {', '.join(found_forbidden)}")
+
+
+def build(
+    dest: Path = DEFAULT_DEST,
+    *,
+    node_modules: Path = DEFAULT_NODE_MODULES,
+    vectors: Path = VECTORS,
+) -> dict[str, str]:
+    """Write ``source.js``, ``selftest.json`` and ``manifest.json`` into ``dest``."""
+    selftest = json.dumps(selftest_vectors(vectors), sort_keys=True, separators=(",", ":"))
+    selftest_bytes = selftest.encode("utf-8")
+    if len(selftest_bytes) > SELFTEST_MAX_BYTES:
+        raise VendorError(f"selftest.json is {len(selftest_bytes)} bytes: keep it small")
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        meta_path = Path(work) / "meta.json"
+        out = Path(work) / BUNDLE
+        _run_esbuild(node_modules, out, sri(selftest_bytes), meta_path)
+        bundle = out.read_bytes()
+        check_bundle(bundle.decode("utf-8"), json.loads(meta_path.read_text(encoding="utf-8")))
+    manifest = {BUNDLE: sri(bundle), SELFTEST: sri(selftest_bytes)}
+    (dest / SELFTEST).write_bytes(selftest_bytes)
+    (dest / BUNDLE).write_bytes(bundle)
+    for stale in STALE:
+        (dest / stale).unlink(missing_ok=True)
+    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python scripts/vendor_static.py [--node-modules DIR] [--dest DIR]``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--node-modules", type=Path, default=REPO / "node_modules")
+    """``python scripts/vendor_static.py [--node-modules DIR] [--dest DIR] [--print-selftest]``."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--node-modules", type=Path, default=DEFAULT_NODE_MODULES)
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST)
+    parser.add_argument(
+        "--print-selftest", action="store_true", help="print selftest.json only (for tests)"
+    )
     args = parser.parse_args(argv)
+    if args.print_selftest:
+        print(json.dumps(selftest_vectors(VECTORS), sort_keys=True))
+        return 0
     try:
-        manifest = vendor(args.node_modules, args.dest)
-    except VendorError as exc:
+        manifest = build(args.dest, node_modules=args.node_modules)
+    except (VendorError, OSError) as exc:
         print(f"vendor_static: {exc}", file=sys.stderr)
         return 1
-    files = manifest["files"]
-    assert isinstance(files, dict)
-    for name, entry in files.items():
-        print(f"{args.dest / name}  {entry['integrity']}")
+    for name, integrity in manifest.items():
+        size = (args.dest / name).stat().st_size
+        print(f"{args.dest / name}  {size} bytes  {integrity}")
     return 0
 
 

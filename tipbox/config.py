@@ -60,11 +60,6 @@ class Config:
     demo: bool = False
     extra: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def max_request_bytes(self) -> int:
-        """The largest request body the source app reads: every file at its limit, plus forms."""
-        return self.max_files * self.max_file_bytes + MIB
-
     @classmethod
     def for_data_dir(cls, data_dir: Path, **overrides: object) -> Config:
         """A config whose database, blobs and keys all live under ``data_dir``."""

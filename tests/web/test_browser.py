@@ -7,8 +7,6 @@ is missing, unless ``TIPBOX_REQUIRE_BROWSER=1`` (CI) makes that a failure.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import socket
@@ -16,17 +14,15 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask, Response
+from flask import Flask
 from werkzeug.serving import make_server
 
 from tipbox.config import Config
 
 from .conftest import FACTORIES
-from .test_static_vendor import NODE_MODULES, vendor
 
 pytestmark = pytest.mark.browser
 
@@ -107,7 +103,7 @@ def test_placeholder_page_renders_without_csp_or_policy_errors(
     context.close()
 
 
-@pytest.mark.parametrize("kind", sorted(FACTORIES))
+@pytest.mark.parametrize("kind", ["journalist"])
 def test_logout_form_works_in_the_browser(
     browser: Any, serve_app: Callable[[Flask], str], web_config: Config, kind: str
 ) -> None:
@@ -127,95 +123,6 @@ def test_logout_form_works_in_the_browser(
     assert page.url == f"{base}/"
     assert "coming soon" in page.inner_text("h1")
     context.close()
-
-
-def _libsodium_app(app: Flask, vendor_dir: Path, manifest: dict[str, Any]) -> Flask:
-    """Test-only routes: a page that loads the vendored libsodium.js the way templates will."""
-    files = manifest["files"]
-
-    def integrity(name: str) -> str:
-        value: str = files[name]["integrity"]
-        return value
-
-    def page() -> str:
-        preloads = "".join(
-            f'<link rel="modulepreload" href="/_t/vendor/{name}" integrity="{integrity(name)}">'
-            for name in ("libsodium.mjs", "libsodium-wrappers.mjs")
-        )
-        return (
-            f'<!doctype html><html><head><meta charset="utf-8">{preloads}'
-            '<script type="module" src="/_t/check.mjs"></script></head>'
-            '<body><p id="out">pending</p></body></html>'
-        )
-
-    def check() -> Response:
-        script = """
-const out = document.getElementById("out");
-try {
-  const { default: sodium } = await import("/_t/vendor/libsodium-wrappers.mjs");
-  await sodium.ready;
-  out.textContent = sodium.to_hex(sodium.crypto_generichash(32, sodium.from_string("tipbox")));
-} catch (error) {
-  out.textContent = "failed";
-}
-"""
-        return Response(script, mimetype="text/javascript")
-
-    def vendored(name: str) -> Response:
-        return Response((vendor_dir / name).read_bytes(), mimetype="text/javascript")
-
-    app.add_url_rule("/_t/page", "t_page", page)
-    app.add_url_rule("/_t/check.mjs", "t_check", check)
-    app.add_url_rule("/_t/vendor/<name>", "t_vendor", vendored)
-    return app
-
-
-def _run_libsodium_page(browser: Any, base: str) -> tuple[str, list[str]]:
-    context = browser.new_context()
-    page = context.new_page()
-    log = PageLog(page)
-    page.goto(f"{base}/_t/page")
-    # Polled from Python: Playwright's wait_for_function evaluates a string, which the
-    # CSP (rightly) refuses.
-    sync_api.expect(page.locator("#out")).not_to_have_text("pending", timeout=20_000)
-    result: str = page.inner_text("#out")
-    context.close()
-    return result, log.messages
-
-
-@pytest.fixture
-def vendored(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    """libsodium.js vendored as ``make static`` does it, into a temporary folder."""
-    if not (NODE_MODULES / "libsodium-wrappers").is_dir():
-        if os.environ.get("TIPBOX_REQUIRE_NODE") == "1":
-            pytest.fail("node_modules is missing and TIPBOX_REQUIRE_NODE=1")
-        pytest.skip("node_modules is missing: run `npm ci`")
-    vendor(NODE_MODULES, tmp_path / "vendor")
-    manifest = json.loads((tmp_path / "vendor/manifest.json").read_text())
-    return tmp_path / "vendor", manifest
-
-
-def test_libsodium_runs_under_the_source_csp(
-    browser: Any,
-    serve_app: Callable[[Flask], str],
-    web_config: Config,
-    vendored: tuple[Path, dict[str, Any]],
-) -> None:
-    app = _libsodium_app(FACTORIES["source"](web_config), *vendored)
-    result, messages = _run_libsodium_page(browser, serve_app(app))
-    assert result == hashlib.blake2b(b"tipbox", digest_size=32).hexdigest(), messages
-
-
-def test_webassembly_is_refused_under_the_journalist_csp(
-    browser: Any,
-    serve_app: Callable[[Flask], str],
-    web_config: Config,
-    vendored: tuple[Path, dict[str, Any]],
-) -> None:
-    # The journalist CSP lacks 'wasm-unsafe-eval': the same page must not compute anything.
-    app = _libsodium_app(FACTORIES["journalist"](web_config), *vendored)
-    result, messages = _run_libsodium_page(browser, serve_app(app))
-    assert result == "failed", messages
 
 
 # -- Firefox ESR (the engine of Tor Browser) -------------------------------------------
@@ -265,30 +172,7 @@ def _firefox_text(client: Any, selector: str, until_not: str, timeout: float = 2
         time.sleep(0.2)
 
 
-def test_firefox_runs_libsodium_under_the_source_csp(
-    firefox: Any,
-    serve_app: Callable[[Flask], str],
-    web_config: Config,
-    vendored: tuple[Path, dict[str, Any]],
-) -> None:
-    base = serve_app(_libsodium_app(FACTORIES["source"](web_config), *vendored))
-    firefox.navigate(f"{base}/_t/page")
-    result = _firefox_text(firefox, "#out", until_not="pending")
-    assert result == hashlib.blake2b(b"tipbox", digest_size=32).hexdigest()
-
-
-def test_firefox_refuses_webassembly_under_the_journalist_csp(
-    firefox: Any,
-    serve_app: Callable[[Flask], str],
-    web_config: Config,
-    vendored: tuple[Path, dict[str, Any]],
-) -> None:
-    base = serve_app(_libsodium_app(FACTORIES["journalist"](web_config), *vendored))
-    firefox.navigate(f"{base}/_t/page")
-    assert _firefox_text(firefox, "#out", until_not="pending") == "failed"
-
-
-@pytest.mark.parametrize("kind", sorted(FACTORIES))
+@pytest.mark.parametrize("kind", ["journalist"])
 def test_firefox_keeps_the_secure_cookie_and_logs_out(
     firefox: Any, serve_app: Callable[[Flask], str], web_config: Config, kind: str
 ) -> None:

@@ -18,6 +18,7 @@ import pytest
 from tipbox.config import Config
 from tipbox.serve import gunicorn_options, scrub_gunicorn_message
 
+from .conftest import initialised_config
 from .test_headers import assert_security_headers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,6 +82,8 @@ class Server:
 
 
 def _start(tmp_path: Path, app_name: str, bind: str, workers: int = 1) -> Server:
+    if not (tmp_path / "instance").exists():
+        initialised_config(tmp_path / "instance")
     env = {key: value for key, value in os.environ.items() if not key.startswith("TIPBOX_")}
     env["TIPBOX_DATA_DIR"] = str(tmp_path / "instance")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
@@ -170,7 +173,7 @@ def test_source_app_under_gunicorn(tmp_path: Path, running: list[Server]) -> Non
 
     response, body = server.request("GET", "/")
     assert response.status == 200
-    assert b"tipbox source interface" in body
+    assert b"Web test newsroom" in body
     assert_security_headers(response.headers, "source")
     # Gunicorn names itself but not its version.
     assert response.headers["Server"] == "gunicorn"
@@ -227,7 +230,7 @@ def test_source_app_on_a_unix_socket(tmp_path: Path, running: list[Server]) -> N
     running.append(server)
     response, body = server.request("GET", "/")
     assert response.status == 200
-    assert b"coming soon" in body
+    assert b"Web test newsroom" in body
     assert server.stop() == 0
     assert server.logs()[0] == ""
 

@@ -1,4 +1,7 @@
-"""``make static``: the vendored libsodium.js loads on its own and its hashes are right."""
+"""``make static``: one bundled module, its self-test vectors, and their SRI hashes.
+
+How the bundle behaves in browsers is tested in tests/source/test_js_browser.py.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,9 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -31,75 +33,98 @@ def _load_script() -> ModuleType:
 
 
 vendor_static = _load_script()
-vendor = vendor_static.vendor
 
 
-def _require_node_modules() -> None:
-    if (NODE_MODULES / "libsodium-wrappers").is_dir():
-        return
-    if os.environ.get("TIPBOX_REQUIRE_NODE") == "1":
-        pytest.fail("node_modules is missing (run `npm ci`) and TIPBOX_REQUIRE_NODE=1")
-    pytest.skip("node_modules is missing: run `npm ci`")
+def _sri(data: bytes) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
 
 
-def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The vendor folder as ``make static`` writes it, in a temporary folder."""
+    if not (NODE_MODULES / ".bin/esbuild").exists():
         if os.environ.get("TIPBOX_REQUIRE_NODE") == "1":
-            pytest.fail("node is missing and TIPBOX_REQUIRE_NODE=1")
-        pytest.skip("node is missing")
-    return node
+            pytest.fail("node_modules is missing (run `npm ci`) and TIPBOX_REQUIRE_NODE=1")
+        pytest.skip("node_modules is missing: run `npm ci`")
+    dest = tmp_path_factory.mktemp("vendor")
+    # A copy of libsodium from before the bundle, which the build must remove.
+    (dest / "libsodium.mjs").write_text("stale")
+    manifest: dict[str, str] = vendor_static.build(dest)
+    return dest, manifest
 
 
-def test_manifest_hashes_match_the_files(tmp_path: Path) -> None:
-    _require_node_modules()
-    manifest = vendor(NODE_MODULES, tmp_path)
-    on_disk = json.loads((tmp_path / "manifest.json").read_text())
-    assert on_disk == manifest
-    assert on_disk["entry"] == "libsodium-wrappers.mjs"
-    assert set(on_disk["files"]) == {"libsodium-wrappers.mjs", "libsodium.mjs"}
-    for name, entry in on_disk["files"].items():
-        data = (tmp_path / name).read_bytes()
-        digest = base64.b64encode(hashlib.sha384(data).digest()).decode()
-        assert entry["integrity"] == f"sha384-{digest}"
-        assert entry["bytes"] == len(data)
-        assert entry["package"].endswith("@0.8.4")
+def test_manifest_gives_the_sri_of_each_file(built: tuple[Path, dict[str, str]]) -> None:
+    dest, manifest = built
+    assert json.loads((dest / "manifest.json").read_text()) == manifest
+    assert set(manifest) == {"source.js", "selftest.json"}
+    for name, integrity in manifest.items():
+        assert integrity == _sri((dest / name).read_bytes())
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "manifest.json",
+        "selftest.json",
+        "source.js",
+    ]
 
 
-def test_the_wrapper_imports_its_neighbour_not_a_package(tmp_path: Path) -> None:
-    _require_node_modules()
-    vendor(NODE_MODULES, tmp_path)
-    wrapper = (tmp_path / "libsodium-wrappers.mjs").read_text()
-    assert 'from"./libsodium.mjs"' in wrapper
-    assert 'from"libsodium"' not in wrapper
+def test_the_bundle_is_one_module_that_pins_its_selftest(
+    built: tuple[Path, dict[str, str]],
+) -> None:
+    dest, manifest = built
+    source = (dest / "source.js").read_text(encoding="ascii")
+    # The script fetches selftest.json with this integrity: the script's hash covers both.
+    assert json.dumps(manifest["selftest.json"]) in source
+    assert source.startswith("/*! tipbox source.js")
+    assert "ISC" in source.split("*/")[0]  # libsodium's licence notice travels with it
+    # Under the source CSP: WebAssembly from embedded bytes, and no eval of any kind.
+    assert "WebAssembly.instantiate" in source
+    assert "eval(" not in source
+    assert "new Function" not in source
+    assert "useBackupModule" not in source  # the asm.js fallback of the CommonJS build
+    assert len(source) < 600_000
 
 
-def test_the_rewrite_refuses_an_unexpected_shape() -> None:
-    with pytest.raises(vendor_static.VendorError):
-        vendor_static.rewrite_wrapper_import("export default 1;")
-    with pytest.raises(vendor_static.VendorError):
-        vendor_static.rewrite_wrapper_import('import a from"libsodium";import b from"libsodium";')
-    with pytest.raises(vendor_static.VendorError):
-        vendor_static.check_no_bare_imports("x.mjs", 'import y from"other-package";')
+def test_the_build_is_reproducible(built: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    assert vendor_static.build(tmp_path) == built[1]
 
 
-def test_the_vendored_copy_runs_standalone(tmp_path: Path) -> None:
-    """Outside node_modules (so no package resolution helps it), it computes BLAKE2b."""
-    _require_node_modules()
-    node = _node()
-    vendor(NODE_MODULES, tmp_path / "vendor")
-    script = (
-        f"import s from {json.dumps((tmp_path / 'vendor/libsodium-wrappers.mjs').as_uri())};"
-        "await s.ready;"
-        "console.log(s.to_hex(s.crypto_generichash(32, s.from_string('tipbox'))));"
-    )
-    result = subprocess.run(
-        [node, "--input-type=module", "-e", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == hashlib.blake2b(b"tipbox", digest_size=32).hexdigest()
+def test_the_selftest_is_small_and_covers_each_part(built: tuple[Path, dict[str, str]]) -> None:
+    dest, _ = built
+    data = (dest / "selftest.json").read_bytes()
+    assert len(data) < 40_000
+    vectors = json.loads(data)
+    assert set(vectors) == {"kdf", "keys", "directory", "padme", "envelope"}
+    assert len(vectors["kdf"]) == 3
+    assert {"18446744073709551615"} <= {c["id"] for c in vectors["kdf"]}
+    assert len(vectors["keys"]) == 2
+    assert vectors["directory"]["invalid"]["check"] == "entry.signature"
+    assert len(vectors["padme"]) == 4
+    checks = [c["check"] for c in vectors["envelope"]["invalid"]]
+    assert checks == ["body.tag_final", "body.padded_length", "meta.authenticate", "wrap.open"]
+
+
+def test_check_bundle_refuses_what_the_page_must_not_ship() -> None:
+    inputs: dict[str, Any] = {"node_modules/libsodium/dist/modules-esm/libsodium.mjs": {}}
+    ok: dict[str, Any] = {"inputs": inputs, "outputs": {"source.js": {"imports": []}}}
+    vendor_static.check_bundle("export{};", ok)
+    importing: dict[str, Any] = {
+        "inputs": inputs,
+        "outputs": {"source.js": {"imports": [{"path": "x.mjs"}]}},
+    }
+    cjs: dict[str, Any] = {
+        "inputs": {"node_modules/libsodium/dist/modules/libsodium.js": {}},
+        "outputs": {},
+    }
+    for source, metafile in [
+        ("export{};", importing),
+        ("export{};", cjs),
+        ("M.useBackupModule=1", ok),
+        ("eval(x)", ok),
+        ("new Function('x')", ok),
+    ]:
+        with pytest.raises(vendor_static.VendorError):
+            vendor_static.check_bundle(source, metafile)
+
+
+def test_a_missing_esbuild_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(vendor_static.VendorError, match="npm ci"):
+        vendor_static.build(tmp_path / "out", node_modules=tmp_path)

@@ -1,38 +1,61 @@
-"""The source-facing web app (placeholder until the source interface lands).
+"""The source-facing web app: what a source in danger sees (docs/source-app.md).
 
 It holds no newsroom secret (DESIGN invariant 2): the import rules in ``.importlinter``
-keep journalist and private-key modules out of this package.
+keep journalist and private-key modules out of this package. It reads the identity public
+key from ``keys/`` and refuses to start if the database names another one.
 """
 
 from __future__ import annotations
 
-from flask import Response, redirect, render_template, session, url_for
+from pathlib import Path
 
-from tipbox.config import MIB, Config
+from tipbox.config import Config
+from tipbox.db import make_engine
+from tipbox.storage import FilesystemBlobStore
 from tipbox.web import TipboxFlask, create_web_app
+from tipbox.web.i18n import install_i18n
 
-# Placeholder bound: no page takes uploads yet. The submission issue sets the real one.
-MAX_REQUEST_BYTES = 1 * MIB
+from .errors import install_source_error_handlers
+from .forms import ItemIdConverter
+from .hooks import install_request_hooks
+from .i18n import install_source_template_values
+from .state import EXTENSION, StartupError, build_state
+from .upload import SourceRequest, max_request_bytes
+from .views import register_views
+
+__all__ = ["StartupError", "create_app", "wsgi"]
+
+_HERE = Path(__file__).resolve().parent
 
 
 def create_app(config: Config) -> TipboxFlask:
-    """Build the source app for the instance described by ``config``."""
-    app = create_web_app(__name__, "source", config, max_content_length=MAX_REQUEST_BYTES)
+    """Build the source app for the instance described by ``config``.
 
-    @app.get("/")
-    def index() -> str:
-        return render_template("source/index.html")
-
-    @app.get("/healthz")
-    def healthz() -> Response:
-        # For load balancers and the service manager: says nothing about the instance.
-        return Response("ok\n", mimetype="text/plain")
-
-    @app.post("/logout")
-    def logout() -> Response:
-        session.clear()
-        return redirect(url_for("index"), code=303)  # type: ignore[return-value]
-
+    Raises ``StartupError`` when ``keys/`` and the database disagree on the identity key,
+    or when there is no instance.
+    """
+    engine = make_engine(config)
+    try:
+        source_state = build_state(
+            config, engine, FilesystemBlobStore(config.blob_dir), _HERE / "static"
+        )
+    except BaseException:
+        engine.dispose()
+        raise
+    app = create_web_app(
+        __name__,
+        "source",
+        config,
+        max_content_length=max_request_bytes(source_state.limits),
+    )
+    app.request_class = SourceRequest
+    app.extensions[EXTENSION] = source_state
+    app.url_map.converters["item"] = ItemIdConverter
+    install_i18n(app, _HERE / "translations", source_state.languages)
+    install_request_hooks(app)
+    install_source_template_values(app)
+    install_source_error_handlers(app)
+    register_views(app)
     return app
 
 

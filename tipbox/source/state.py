@@ -1,0 +1,149 @@
+"""What the source app holds for its lifetime, and the start-up checks that build it.
+
+One ``SourceState`` per app object, in ``app.extensions``: the identity public key read
+from ``keys/`` (and checked against the database), the database and blob store, the
+submission limits, the Argon2id budget and the browser script's integrity hash. Nothing
+here is a secret (DESIGN invariant 2).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tipbox import directory
+from tipbox.config import Config
+from tipbox.crypto.errors import Rejected
+from tipbox.crypto.keys import PublicKeys, read_identity_file
+from tipbox.db import make_session_factory
+from tipbox.storage import BlobStore
+from tipbox.submissions import Limits
+from tipbox.web.i18n import LANGUAGES
+
+from .budget import Argon2Budget
+
+EXTENSION = "tipbox_source"
+# The browser script, as the JS build names it in the vendor manifest.
+SCRIPT_NAME = "source.js"
+
+_log = logging.getLogger(__name__)
+
+
+class StartupError(RuntimeError):
+    """The source app must not start: its trust anchor or its instance is not right."""
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """The source app's long-lived parts (no secret among them)."""
+
+    config: Config
+    identity: PublicKeys
+    engine: Engine
+    db: sessionmaker[Session]
+    db_read: sessionmaker[Session]
+    store: BlobStore
+    limits: Limits
+    budget: Argon2Budget
+    languages: tuple[str, ...]
+    script_integrity: str | None
+
+
+def state() -> SourceState:
+    """The state of the source app handling the current request."""
+    found: SourceState = current_app.extensions[EXTENSION]
+    return found
+
+
+def checked_identity(config: Config, db_read: sessionmaker[Session]) -> PublicKeys:
+    """The identity key from ``keys/``, after checking that the database names the same one.
+
+    ``tipbox.instance.check_identity_file`` does the same, but that module reaches the
+    private-key side, which this app may not import (DESIGN invariant 2).
+    """
+    try:
+        on_disk = read_identity_file(config.keys_dir)
+    except OSError:
+        raise StartupError(
+            f"no identity key in {config.keys_dir}: run `tipbox init`, or set TIPBOX_KEYS_DIR"
+        ) from None
+    except Rejected as exc:
+        raise StartupError(
+            f"the identity key file in {config.keys_dir} is invalid: {exc}"
+        ) from None
+    try:
+        with db_read() as db:
+            in_database = directory.identity_public(db)
+    except directory.NotInitialised:
+        raise StartupError("the database holds no tipbox instance: run `tipbox init`") from None
+    except SQLAlchemyError as exc:
+        raise StartupError(
+            f"cannot read the instance from the database ({type(exc).__name__})"
+        ) from None
+    if in_database != on_disk:
+        raise StartupError(
+            f"the identity key in {config.keys_dir} ({on_disk.fingerprint}) is not the one the "
+            f"database names ({in_database.fingerprint}): refusing to start. Restore the "
+            "right keys/ directory or database; never copy the database's key over keys/."
+        )
+    return on_disk
+
+
+def instance_languages(db_read: sessionmaker[Session]) -> tuple[str, ...]:
+    """The languages the instance offers that the app has catalogues for, in its order."""
+    with db_read() as db:
+        configured = directory.settings(db).languages
+    wanted = [code.strip() for code in configured.split(",")]
+    chosen = tuple(code for code in wanted if code in LANGUAGES)
+    return chosen or LANGUAGES
+
+
+def script_integrity(static_dir: Path) -> str | None:
+    """The SRI hash of the browser script from the vendor manifest, or None (logged once).
+
+    Without it the page carries no script and every flow runs on the server path: a page
+    must never load a script whose hash it cannot pin.
+    """
+    manifest_path = static_dir / "vendor" / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        _log.warning("No vendor manifest: source pages will carry no script")
+        return None
+    if not isinstance(manifest, dict):
+        manifest = {}
+    found = manifest.get(SCRIPT_NAME)
+    files = manifest.get("files")
+    if found is None and isinstance(files, dict):
+        # The manifest may also list the script among its files, with its integrity.
+        entry = files.get(SCRIPT_NAME)
+        found = entry.get("integrity") if isinstance(entry, dict) else None
+    if not isinstance(found, str) or not found.startswith("sha384-"):
+        _log.warning("No integrity hash for %s: source pages will carry no script", SCRIPT_NAME)
+        return None
+    return found
+
+
+def build_state(config: Config, engine: Engine, store: BlobStore, static_dir: Path) -> SourceState:
+    """Check the instance and assemble the app's state; ``StartupError`` if it is not right."""
+    db_read = make_session_factory(engine, read_only=True)
+    identity = checked_identity(config, db_read)
+    return SourceState(
+        config=config,
+        identity=identity,
+        engine=engine,
+        db=make_session_factory(engine),
+        db_read=db_read,
+        store=store,
+        limits=Limits.from_config(config),
+        budget=Argon2Budget(config.argon2_concurrency),
+        languages=instance_languages(db_read),
+        script_integrity=script_integrity(static_dir),
+    )
