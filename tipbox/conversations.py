@@ -14,9 +14,9 @@ from tipbox.crypto import envelope
 from tipbox.crypto.envelope import Kind
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import KeyPair, PublicKeys, Role
+from tipbox.items import NewItem, store_items
 from tipbox.models import Journalist, Source, new_public_id
 from tipbox.storage import BlobStore
-from tipbox.submissions import NewItem, store_items
 
 __all__ = ["add_reply"]
 

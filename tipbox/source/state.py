@@ -24,7 +24,7 @@ from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import PublicKeys, read_identity_file
 from tipbox.db import make_session_factory
 from tipbox.storage import BlobStore
-from tipbox.submissions import Limits
+from tipbox.submission_rules import Limits
 from tipbox.web.i18n import LANGUAGES
 
 from .budget import Argon2Budget

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask_babel import format_decimal, gettext
 
 from tipbox.config import MIB
-from tipbox.submissions import Limits
+from tipbox.submission_rules import Limits
 
 KIB = 1024
 GIB = 1024 * MIB

@@ -39,13 +39,8 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 
 from tipbox.config import MIB
 from tipbox.storage import BlobStore
-from tipbox.submissions import (
-    CiphertextUpload,
-    EncryptingUpload,
-    Limits,
-    SubmissionRejected,
-    max_blob_bytes,
-)
+from tipbox.submission_rules import Limits, SubmissionRejected, max_blob_bytes
+from tipbox.uploads import CiphertextUpload, EncryptingUpload
 
 __all__ = [
     "FILES_FIELD",
