@@ -268,6 +268,20 @@ def start_source_server(live: Instance, name: str) -> LiveServer:
     pytest.fail("the source app did not answer in 30 s")
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (a gunicorn master's workers), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 @pytest.fixture(scope="module")
 def source_server(live_instance: Instance) -> Iterator[LiveServer]:
     """The source app of ``live_instance`` under gunicorn."""

@@ -19,7 +19,7 @@ from tipbox.crypto.keys import KeyPair, Role, keypair_from_seed
 from tipbox.crypto.recovery import recovery_seed
 from tipbox.db import transaction
 
-from .conftest import Instance, start_source_server
+from .conftest import Instance, children_of, start_source_server
 from .http_client import Client, csrf_token, multipart, new_source
 
 pytestmark = pytest.mark.browser
@@ -77,19 +77,6 @@ def _memory_of(pid: int) -> bytes:
     return b"".join(chunks)
 
 
-def _workers(master: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-                found.append(int(entry.name))
-    return found
-
-
 def test_a_live_source_process_holds_no_newsroom_secret(live_instance: Instance) -> None:
     server = start_source_server(live_instance, "secrets")
     try:
@@ -105,7 +92,7 @@ def test_a_live_source_process_holds_no_newsroom_secret(live_instance: Instance)
         assert status == 200
         assert "We read it. Thank you." in page
 
-        workers = _workers(server.pid)
+        workers = children_of(server.pid)
         assert workers, "no gunicorn worker"
         memory = b"".join(_memory_of(pid) for pid in workers)
     finally:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Instance, LiveServer, start_source_server
+from .conftest import Instance, LiveServer, children_of, start_source_server
 from .http_client import Client, csrf_token, new_source
 
 pytestmark = pytest.mark.browser
@@ -39,19 +39,6 @@ class Watch:
     blob_temp_seen: int = 0
 
 
-def _workers(master: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
-                pids.append(int(entry.name))
-    return [master, *pids]
-
-
 def _watch(
     master: int,
     temp_dirs: list[Path],
@@ -62,7 +49,7 @@ def _watch(
 ) -> None:
     before = {str(p) for d in temp_dirs for p in d.iterdir()}
     while not stop.is_set():
-        for pid in _workers(master):
+        for pid in [master, *children_of(master)]:
             fd_dir = Path(f"/proc/{pid}/fd")
             try:
                 fds = list(fd_dir.iterdir())

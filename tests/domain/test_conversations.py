@@ -12,18 +12,20 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from tipbox import conversations, directory, instance, keyring, sources
-from tipbox.accounts import create_journalist, unlock_journalist
+from tipbox import conversations, sources
+from tipbox.accounts import create_journalist
 from tipbox.config import TEST_KDF, Config
 from tipbox.conversations import ItemView, NotFound
 from tipbox.crypto import envelope
 from tipbox.crypto.envelope import Kind
 from tipbox.crypto.errors import Rejected
-from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed
+from tipbox.crypto.keys import KeyPair, PublicKeys
 from tipbox.db import scrub
 from tipbox.models import Item, Journalist, Source, Wrap, today
 from tipbox.storage import FilesystemBlobStore
 from tipbox.submissions import EncryptingUpload, Limits, accept_server_submission
+
+from .opened import open_instance
 
 MIB = 1024 * 1024
 LIMITS = Limits(max_message_chars=1000, max_files=3, max_file_bytes=4 * MIB)
@@ -93,28 +95,16 @@ class Desk:
 
 @pytest.fixture
 def desk(db: Session, config: Config, blob_store: FilesystemBlobStore) -> Desk:
-    result = instance.init_instance(db, config, name="Test", admin_username="admin")
-    db.commit()
-    identity = directory.identity_public(db)
-    admin = db.scalars(select(Journalist)).one()
-    unlocked = unlock_journalist(db, identity, admin, result.admin.passphrase)
-    newsroom_seed = keyring.granted_seed(
-        db, identity, unlocked.keypair, Role.NEWSROOM, result.newsroom.key_id
-    )
-    identity_seed = keyring.granted_seed(
-        db, identity, unlocked.keypair, Role.IDENTITY, identity.key_id
-    )
-    source = sources.create_source(db)
-    db.commit()
+    opened = open_instance(db, config)
     return Desk(
         db,
         blob_store,
-        identity,
-        keypair_from_seed(Role.IDENTITY, identity_seed),
-        keypair_from_seed(Role.NEWSROOM, newsroom_seed),
-        admin,
-        unlocked.keypair,
-        source.public_id,
+        opened.identity,
+        opened.identity_keys,
+        opened.newsroom,
+        opened.admin,
+        opened.admin_keys,
+        opened.source.public_id,
     )
 
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from tipbox import conversations, directory, instance, keyring, source_replies, sources
-from tipbox.accounts import create_journalist, unlock_journalist
+from tipbox import conversations, source_replies, sources
+from tipbox.accounts import create_journalist
 from tipbox.config import TEST_KDF, Config
 from tipbox.crypto import envelope
 from tipbox.crypto.errors import Rejected
@@ -21,6 +21,8 @@ from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed
 from tipbox.models import DirectoryEntry, Item, Journalist, Source, Wrap, today
 from tipbox.storage import FilesystemBlobStore
 from tipbox.submissions import Limits, accept_server_submission, sent_count
+
+from .opened import open_instance
 
 LIMITS = Limits(max_message_chars=1000, max_files=3, max_file_bytes=1024 * 1024)
 
@@ -60,29 +62,17 @@ class Desk:
 
 @pytest.fixture
 def desk(db: Session, config: Config, blob_store: FilesystemBlobStore) -> Desk:
-    result = instance.init_instance(db, config, name="Test", admin_username="admin")
-    db.commit()
-    identity = directory.identity_public(db)
-    admin = db.scalars(select(Journalist)).one()
-    unlocked = unlock_journalist(db, identity, admin, result.admin.passphrase)
-    newsroom_seed = keyring.granted_seed(
-        db, identity, unlocked.keypair, Role.NEWSROOM, result.newsroom.key_id
-    )
-    identity_seed = keyring.granted_seed(
-        db, identity, unlocked.keypair, Role.IDENTITY, identity.key_id
-    )
-    source = sources.create_source(db)
-    db.commit()
+    opened = open_instance(db, config)
     return Desk(
         db,
         blob_store,
-        identity,
-        keypair_from_seed(Role.IDENTITY, identity_seed),
-        keypair_from_seed(Role.NEWSROOM, newsroom_seed),
-        admin,
-        unlocked.keypair,
-        source.public_id,
-        source.seed,
+        opened.identity,
+        opened.identity_keys,
+        opened.newsroom,
+        opened.admin,
+        opened.admin_keys,
+        opened.source.public_id,
+        opened.source.seed,
     )
 
 

@@ -24,8 +24,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from tipbox import directory, instance, keyring, sources, submissions
-from tipbox.accounts import unlock_journalist
+from tipbox import keyring, sources, submissions
 from tipbox.config import Config
 from tipbox.crypto import envelope
 from tipbox.crypto.directory import Status
@@ -39,6 +38,8 @@ from tipbox.submissions import (
     Limits,
     SubmissionRejected,
 )
+
+from .opened import open_instance
 
 LIMITS = Limits(max_message_chars=1000, max_files=3, max_file_bytes=256 * 1024)
 MIB = 1024 * 1024
@@ -100,26 +101,14 @@ def _pieces(content: bytes, size: int = 50_000) -> Iterator[bytes]:
 @pytest.fixture
 def nr(db: Session, config: Config, blob_store: FilesystemBlobStore) -> Newsroom:
     """An instance with one source; the newsroom key opened from the admin's grant."""
-    result = instance.init_instance(db, config, name="Test", admin_username="admin")
-    db.commit()
-    identity = directory.identity_public(db)
-    admin = db.scalars(select(Journalist)).one()
-    unlocked = unlock_journalist(db, identity, admin, result.admin.passphrase)
-    newsroom_seed = keyring.granted_seed(
-        db, identity, unlocked.keypair, Role.NEWSROOM, result.newsroom.key_id
-    )
-    identity_seed = keyring.granted_seed(
-        db, identity, unlocked.keypair, Role.IDENTITY, identity.key_id
-    )
-    source = sources.create_source(db)
-    db.commit()
+    opened = open_instance(db, config)
     return Newsroom(
         db,
         blob_store,
-        identity,
-        keypair_from_seed(Role.IDENTITY, identity_seed),
-        keypair_from_seed(Role.NEWSROOM, newsroom_seed),
-        source.public_id,
+        opened.identity,
+        opened.identity_keys,
+        opened.newsroom,
+        opened.source.public_id,
     )
 
 
