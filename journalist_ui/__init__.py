@@ -1,11 +1,27 @@
-"""The journalist and admin web app (placeholder until the journalist interface lands)."""
+"""The journalist and admin web app: login, logout and the account page (issue #4).
+
+Journalists log in with username, generated passphrase and TOTP code; the split-key
+session (DESIGN 4.6) lives in the ``tipbox_journalist_session`` cookie and its row. The
+inbox and admin pages come later.
+"""
 
 from __future__ import annotations
 
-from flask import Response, redirect, render_template, session, url_for
+from pathlib import Path
 
 from tipbox.config import MIB, Config
+from tipbox.db import make_engine, make_session_factory
+from tipbox.journalist_auth import Argon2Gate
 from tipbox.web import TipboxFlask, create_web_app
+from tipbox.web.i18n import install_i18n
+
+from .hooks import install_request_hooks
+from .state import EXTENSION, GATE_SLOTS, JournalistState
+from .views import register_views
+
+__all__ = ["create_app", "wsgi"]
+
+_HERE = Path(__file__).resolve().parent
 
 # Journalists post forms, never files; a small bound keeps abuse of a stolen login cheap.
 MAX_REQUEST_BYTES = 1 * MIB
@@ -14,20 +30,16 @@ MAX_REQUEST_BYTES = 1 * MIB
 def create_app(config: Config) -> TipboxFlask:
     """Build the journalist app for the instance described by ``config``."""
     app = create_web_app(__name__, "journalist", config, max_content_length=MAX_REQUEST_BYTES)
-
-    @app.get("/")
-    def index() -> str:
-        return render_template("journalist/index.html")
-
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return Response("ok\n", mimetype="text/plain")
-
-    @app.post("/logout")
-    def logout() -> Response:
-        session.clear()
-        return redirect(url_for("index"), code=303)  # type: ignore[return-value]
-
+    engine = make_engine(config)
+    app.extensions[EXTENSION] = JournalistState(
+        config=config,
+        engine=engine,
+        db=make_session_factory(engine),
+        gate=Argon2Gate(GATE_SLOTS),
+    )
+    install_i18n(app, _HERE / "translations", ("en",))
+    install_request_hooks(app)
+    register_views(app)
     return app
 
 

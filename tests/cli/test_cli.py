@@ -118,12 +118,14 @@ def _get(port: int, path: str = "/") -> int:
         conn.close()
 
 
-def _wait_until_serving(port: int, proc: subprocess.Popen[str], deadline: float) -> int:
+def _wait_until_serving(
+    port: int, proc: subprocess.Popen[str], deadline: float, path: str = "/"
+) -> int:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"demo exited early with {proc.returncode}")
         try:
-            return _get(port)
+            return _get(port, path)
         except OSError:
             time.sleep(0.2)
     pytest.fail(f"nothing served on port {port}")
@@ -148,7 +150,8 @@ def test_demo_serves_both_apps_and_prints_a_working_code(tmp_path: Path) -> None
         try:
             deadline = time.monotonic() + 60
             assert _wait_until_serving(source_port, proc, deadline) == 200
-            assert _wait_until_serving(journalist_port, proc, deadline) == 200
+            # The journalist app's start page for a visitor without a session is its login.
+            assert _wait_until_serving(journalist_port, proc, deadline, "/login") == 200
             code = _run(["demo", "code"], env, tmp_path)
             assert code.returncode == 0, code.stderr
             secret = next(

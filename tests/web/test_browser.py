@@ -104,7 +104,7 @@ def test_placeholder_page_renders_without_csp_or_policy_errors(
 
 
 @pytest.mark.parametrize("kind", ["journalist"])
-def test_logout_form_works_in_the_browser(
+def test_a_csrf_form_posts_without_referer_in_chromium(
     browser: Any, serve_app: Callable[[Flask], str], web_config: Config, kind: str
 ) -> None:
     """The Secure, SameSite=Strict cookie is kept on http://127.0.0.1 and CSRF passes
@@ -118,10 +118,16 @@ def test_logout_form_works_in_the_browser(
     assert cookies[name]["secure"] is True
     assert cookies[name]["httpOnly"] is True
     assert cookies[name]["sameSite"] == "Strict"
+    # The journalist start page without a session is the login form: a wrong login must
+    # get the login page's answer, not "Form expired".
+    assert page.url == f"{base}/login"
+    for selector in ("#username", "#passphrase", "#code"):
+        page.fill(selector, "wrong")
     with page.expect_navigation():
-        page.click("form.logout button")
-    assert page.url == f"{base}/"
-    assert "coming soon" in page.inner_text("h1")
+        page.click("form.login button")
+    assert page.url == f"{base}/login"
+    assert "Log in" in page.inner_text("h1")
+    assert "Login failed" in page.inner_text("main")
     context.close()
 
 
@@ -173,7 +179,7 @@ def _firefox_text(client: Any, selector: str, until_not: str, timeout: float = 2
 
 
 @pytest.mark.parametrize("kind", ["journalist"])
-def test_firefox_keeps_the_secure_cookie_and_logs_out(
+def test_firefox_keeps_the_secure_cookie_and_posts_a_csrf_form(
     firefox: Any, serve_app: Callable[[Flask], str], web_config: Config, kind: str
 ) -> None:
     base = serve_app(FACTORIES[kind](web_config))
@@ -188,11 +194,14 @@ def test_firefox_keeps_the_secure_cookie_and_logs_out(
     assert cookies[f"tipbox_{kind}"]["httpOnly"] is True
     # Mark this page, so that the page after the POST and its redirect is told apart.
     firefox.execute_script("window.tipboxBefore = true;")
-    firefox.find_element("css selector", "form.logout button").click()
+    for selector in ("#username", "#passphrase", "#code"):
+        firefox.find_element("css selector", selector).send_keys("wrong")
+    firefox.find_element("css selector", "form.login button").click()
     deadline = time.monotonic() + 20
     while firefox.execute_script("return window.tipboxBefore === true;"):
-        assert time.monotonic() < deadline, "the logout form did not navigate"
+        assert time.monotonic() < deadline, "the login form did not navigate"
         time.sleep(0.1)
-    # Back on the start page, not on the "Form expired" error page.
-    assert "coming soon" in firefox.find_element("css selector", "h1").text
-    assert firefox.get_url() == f"{base}/"
+    # Back on the login page with its answer, not on the "Form expired" error page.
+    assert "Log in" in firefox.find_element("css selector", "h1").text
+    assert "Login failed" in firefox.find_element("css selector", "main").text
+    assert firefox.get_url() == f"{base}/login"

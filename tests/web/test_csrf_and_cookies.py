@@ -29,7 +29,7 @@ def _set_cookie_headers(response: TestResponse) -> list[str]:
 
 def test_post_without_token_is_refused(app: Flask) -> None:
     client = app.test_client()
-    client.get("/")
+    client.get("/", follow_redirects=True)
     response = client.post("/logout")
     assert response.status_code == 400
     assert "Form expired" in response.get_data(as_text=True)
@@ -37,31 +37,33 @@ def test_post_without_token_is_refused(app: Flask) -> None:
 
 def test_post_with_a_wrong_token_is_refused(app: Flask) -> None:
     client = app.test_client()
-    client.get("/")
+    client.get("/", follow_redirects=True)
     response = client.post("/logout", data={"csrf_token": "forged"})
     assert response.status_code == 400
 
 
 def test_post_with_the_page_token_is_accepted(app: Flask) -> None:
     client = app.test_client()
-    token = _csrf_token(client.get("/").get_data(as_text=True))
+    token = _csrf_token(client.get("/", follow_redirects=True).get_data(as_text=True))
     response = client.post("/logout", data={"csrf_token": token})
     assert response.status_code == 303
-    expected = "/logged-out" if app.config["TIPBOX_KIND"] == "source" else "/"
+    expected = "/logged-out" if app.config["TIPBOX_KIND"] == "source" else "/login"
     assert response.headers["Location"] == expected
 
 
 def test_token_from_another_browser_is_refused(app: Flask) -> None:
-    token = _csrf_token(app.test_client().get("/").get_data(as_text=True))
+    token = _csrf_token(app.test_client().get("/", follow_redirects=True).get_data(as_text=True))
     other = app.test_client()
-    other.get("/")
+    other.get("/", follow_redirects=True)
     assert other.post("/logout", data={"csrf_token": token}).status_code == 400
 
 
 def test_the_csrf_check_needs_no_referer(app: Flask) -> None:
     # The pages send no Referer, and a request over https must pass all the same.
     client = app.test_client()
-    token = _csrf_token(client.get("/", base_url="https://localhost").get_data(as_text=True))
+    token = _csrf_token(
+        client.get("/", base_url="https://localhost", follow_redirects=True).get_data(as_text=True)
+    )
     response = client.post("/logout", data={"csrf_token": token}, base_url="https://localhost")
     assert response.status_code == 303
 
@@ -79,7 +81,7 @@ def test_csrf_tokens_live_as_long_as_the_session(
 
 
 def test_cookie_flags(app: Flask, app_kind: str) -> None:
-    response = app.test_client().get("/")
+    response = app.test_client().get("/", follow_redirects=True)
     cookies = _set_cookie_headers(response)
     assert len(cookies) == 1
     cookie = cookies[0]
@@ -99,7 +101,9 @@ def test_cookie_flags(app: Flask, app_kind: str) -> None:
 def test_the_two_apps_use_distinct_cookie_names(web_config: Config) -> None:
     names = set()
     for factory in FACTORIES.values():
-        cookie = _set_cookie_headers(factory(web_config).test_client().get("/"))[0]
+        cookie = _set_cookie_headers(
+            factory(web_config).test_client().get("/", follow_redirects=True)
+        )[0]
         names.add(cookie.partition("=")[0])
     assert names == {"tipbox_source", "tipbox_journalist"}
 
@@ -108,13 +112,15 @@ def test_the_two_apps_use_distinct_cookie_names(web_config: Config) -> None:
 def test_secure_is_on_by_default_even_for_the_demo(web_config: Config, demo: bool) -> None:
     for factory in FACTORIES.values():
         app = factory(replace(web_config, demo=demo))
-        assert "Secure" in _set_cookie_headers(app.test_client().get("/"))[0]
+        assert "Secure" in _set_cookie_headers(app.test_client().get("/", follow_redirects=True))[0]
 
 
 def test_secure_can_be_turned_off_explicitly(web_config: Config) -> None:
     config = replace(web_config, extra={COOKIE_SECURE_SETTING: "0"})
     for factory in FACTORIES.values():
-        cookie = _set_cookie_headers(factory(config).test_client().get("/"))[0]
+        cookie = _set_cookie_headers(factory(config).test_client().get("/", follow_redirects=True))[
+            0
+        ]
         assert "Secure" not in cookie
         assert "HttpOnly" in cookie
         assert "SameSite=Strict" in cookie

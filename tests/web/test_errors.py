@@ -20,6 +20,7 @@ def _boom_app(app: Flask) -> Flask:
         plaintext = SECRET
         raise ValueError(f"could not parse {plaintext}")
 
+    boom.__dict__["tipbox_public"] = True  # the journalist app: no session needed
     app.add_url_rule("/boom", "boom", boom)
     return app
 

@@ -207,7 +207,7 @@ def test_journalist_app_under_gunicorn(tmp_path: Path, running: list[Server]) ->
     server = _start(tmp_path, "journalist", f"127.0.0.1:{_free_port()}")
     running.append(server)
 
-    response, body = server.request("GET", "/")
+    response, body = server.request("GET", "/login")
     assert response.status == 200
     assert b"tipbox journalist interface" in body
     assert_security_headers(response.headers, "journalist")
