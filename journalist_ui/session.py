@@ -36,9 +36,14 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class JournalistSession:
-    """An open journalist session. Neither the cookie nor the seed appears in ``repr``."""
+    """An open journalist session. Neither the cookie nor the seed appears in ``repr``.
+
+    ``seed`` is the journalist's key seed from the session box (DESIGN 4.6); views make
+    the key pair from it for the request and keep it nowhere else.
+    """
 
     cookie: str = field(repr=False)
+    seed: bytes = field(repr=False)
     journalist_id: int
     role: str
     username: str
@@ -140,6 +145,7 @@ def _check(db: Session, cookie: str, opened: sessions.SessionData) -> Journalist
         return None
     return JournalistSession(
         cookie=cookie,
+        seed=opened.key_seed,
         journalist_id=row.id,
         role=role,
         username=row.username,

@@ -1,4 +1,5 @@
-"""What the journalist app holds for its lifetime: config, database and the Argon2id gate.
+"""What the journalist app holds for its lifetime: config, database, blob store, the
+identity public key (read from ``keys/`` at start-up) and the Argon2id gate.
 
 One ``JournalistState`` per app object, in ``app.extensions``. The gate has one slot per
 process: every journalist Argon2id run takes 256 MiB, and a second one waits for no one
@@ -14,7 +15,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipbox.config import Config
+from tipbox.crypto.keys import PublicKeys
 from tipbox.journalist_auth import Argon2Gate
+from tipbox.storage import BlobStore
 
 EXTENSION = "tipbox_journalist"
 # Argon2id runs allowed at once in one process (256 MiB each).
@@ -31,6 +34,10 @@ class JournalistState:
     engine: Engine
     db: sessionmaker[Session]
     gate: Argon2Gate
+    store: BlobStore
+    # The trust anchor every directory entry is verified against; None when ``keys/``
+    # holds no readable identity key (then the inbox pages answer 503).
+    identity: PublicKeys | None
 
 
 def state() -> JournalistState:

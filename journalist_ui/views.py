@@ -1,5 +1,7 @@
 """The journalist app's login, logout and account pages (thin: parse, call, render).
 
+The inbox (``/``) and a source's pages are in ``journalist_ui.inbox``.
+
 Each action calls one ``tipbox.journalist_auth`` function in a transaction that commits
 whatever the outcome (a failed login records the failure). The account acted on is always
 the session's (``session.current()``), never a form field or a URL.
@@ -38,11 +40,6 @@ def _busy() -> ServiceUnavailable:
 
 def _redirect(endpoint: str) -> BaseResponse:
     return redirect(url_for(endpoint), code=303)
-
-
-def index() -> str:
-    """The start page of a logged-in journalist (the inbox comes later)."""
-    return render_template("journalist/index.html", me=_me())
 
 
 def healthz() -> Response:
@@ -176,7 +173,6 @@ def logout_others() -> str:
 
 def register_views(app: Flask) -> None:
     """Add the pages above to ``app`` (endpoint names are the function names)."""
-    app.add_url_rule("/", view_func=index, methods=["GET"])
     app.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
     app.add_url_rule("/login", view_func=login, methods=["GET"])
     app.add_url_rule("/login", view_func=login_post, methods=["POST"])

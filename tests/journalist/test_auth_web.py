@@ -181,7 +181,7 @@ def test_login_sets_the_session_cookie_and_opens_the_start_page(
         assert flag in ours[0]
     page = browser.get("/")
     assert page.status_code == 200
-    assert "Inbox coming soon" in page.get_data(as_text=True)
+    assert "<h1>Inbox</h1>" in page.get_data(as_text=True)
     assert browser.get("/account").status_code == 200
     assert len(session_rows(db)) == 1
     assert browser.get("/login").headers["Location"] == "/"
