@@ -232,6 +232,11 @@ def server_env(live: Instance) -> dict[str, str]:
 
 def start_source_server(live: Instance, name: str) -> LiveServer:
     """Start the source app on a free port and wait until it answers."""
+    return start_server(live, "source", name)
+
+
+def start_server(live: Instance, app_name: str, name: str) -> LiveServer:
+    """Start ``app_name`` (source or journalist) on a free port; wait until it answers."""
     port = free_port()
     out = (live.log_dir / f"{name}.out").open("ab")
     err = (live.log_dir / f"{name}.err").open("ab")
@@ -240,7 +245,7 @@ def start_source_server(live: Instance, name: str) -> LiveServer:
             sys.executable,
             "-m",
             "tipbox.serve",
-            "source",
+            app_name,
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
@@ -256,7 +261,7 @@ def start_source_server(live: Instance, name: str) -> LiveServer:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"the source app exited with {process.returncode}")
+            pytest.fail(f"the {app_name} app exited with {process.returncode}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
@@ -265,7 +270,7 @@ def start_source_server(live: Instance, name: str) -> LiveServer:
         except OSError:
             time.sleep(0.2)
     process.kill()
-    pytest.fail("the source app did not answer in 30 s")
+    pytest.fail(f"the {app_name} app did not answer in 30 s")
 
 
 def children_of(pid: int) -> list[int]:
