@@ -33,8 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Final
 
-from sqlalchemy import ColumnElement, Connection, Engine, delete, event, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from tipbox import directory, keyring
@@ -44,7 +43,12 @@ from tipbox.crypto.errors import Rejected
 from tipbox.crypto.kdf import blake2b_256
 from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed
 from tipbox.filenames import content_disposition, safe_filename
-from tipbox.items import NewItem, delete_blobs, source_for_update, store_items
+from tipbox.items import (
+    NewItem,
+    delete_blobs_after_commit,
+    source_for_update,
+    store_items,
+)
 from tipbox.models import DirectoryEntry, Grant, Item, Journalist, Source, Wrap, new_public_id
 from tipbox.source_replies import MAX_REPLY_BLOB_BYTES
 from tipbox.storage import BlobStore
@@ -238,10 +242,10 @@ def _signature_verifies(
     if item.signer_key_id is None or item.signature is None or row.author_public_id is None:
         return False
     try:
-        signer = directory.entry(session, identity, item.signer_key_id)
-        if signer.role != Role.JOURNALIST or signer.ed25519 is None:
-            return False
-        if not hmac.compare_digest(signer.subject_id, row.author_public_id):
+        signer = directory.journalist_signer(session, identity, item.signer_key_id)
+        if signer.ed25519 is None or not hmac.compare_digest(
+            signer.subject_id, row.author_public_id
+        ):
             return False
         envelope.verify_item(
             signer.ed25519, opened.ad, item.sealed_meta, blake2b_256(blob), item.signature
@@ -512,8 +516,6 @@ def add_note(
 # --- deleting --------------------------------------------------------------------------
 
 # session.info keys: blobs to delete once their root transaction commits, by transaction.
-_DELETE_ON_COMMIT: Final = "tipbox.blobs_deleted_on_commit"
-_HOOKED: Final = "tipbox.blob_deletion_hooked"
 
 
 def _delete_items(
@@ -522,7 +524,7 @@ def _delete_items(
     """Delete the wraps, then the rows of ``item_ids``; their blobs after the commit."""
     session.execute(delete(Wrap).where(Wrap.item_id.in_(item_ids)))
     session.execute(delete(Item).where(Item.id.in_(item_ids)))
-    _delete_blobs_after_commit(session, store, blob_ids)
+    delete_blobs_after_commit(session, store, blob_ids)
 
 
 def delete_item(session: Session, store: BlobStore, item_public_id: bytes) -> bool:
@@ -557,51 +559,3 @@ def delete_source(session: Session, store: BlobStore, source_public_id: bytes) -
     session.delete(source)
     session.flush()
     return True
-
-
-def _delete_blobs_after_commit(session: Session, store: BlobStore, blob_ids: Sequence[str]) -> None:
-    """Delete ``blob_ids`` once the session's current root transaction commits.
-
-    A rollback forgets them (the rows are back). At the commit, a blob that some row still
-    names (a savepoint that deleted it was rolled back) is kept.
-    """
-    root = session.get_transaction()
-    if root is None:  # pragma: no cover - the deletes above always begin a transaction
-        return
-    if not session.info.get(_HOOKED):
-        # Listeners cannot be removed while an event runs them: install them once.
-        event.listen(session, "after_commit", _delete_committed_blobs)
-        event.listen(session, "after_transaction_end", _forget_uncommitted_blobs)
-        session.info[_HOOKED] = True
-    pending = session.info.setdefault(_DELETE_ON_COMMIT, {})
-    pending.setdefault(root, []).append((store, list(blob_ids)))
-
-
-def _delete_committed_blobs(session: Session) -> None:
-    # Savepoint releases fire after_commit too; only the root transaction's commit counts.
-    if session.in_nested_transaction():
-        return
-    batches = session.info.get(_DELETE_ON_COMMIT, {}).pop(session.get_transaction(), [])
-    if not batches:
-        return
-    bind = session.get_bind()
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    wanted = [blob_id for _, blob_ids in batches for blob_id in blob_ids]
-    try:
-        surviving = _named_blobs(engine, wanted)
-    except SQLAlchemyError:
-        return  # cannot tell which rows survive: keep every blob (a sweep finds orphans)
-    for store, blob_ids in batches:
-        delete_blobs(store, [blob_id for blob_id in blob_ids if blob_id not in surviving])
-
-
-def _named_blobs(engine: Engine, blob_ids: Sequence[str]) -> set[str]:
-    """Which of ``blob_ids`` a committed item row still names (read on a fresh connection:
-    the session cannot run SQL while its commit events run)."""
-    with engine.connect() as conn:
-        return set(conn.scalars(select(Item.blob_id).where(Item.blob_id.in_(blob_ids))))
-
-
-def _forget_uncommitted_blobs(session: Session, transaction: object) -> None:
-    # A root transaction that ends without a commit: its deletes were rolled back.
-    session.info.get(_DELETE_ON_COMMIT, {}).pop(transaction, None)

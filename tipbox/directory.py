@@ -71,3 +71,15 @@ def current_newsroom_key(session: Session, identity: PublicKeys) -> Entry:
     if len(rows) != 1:
         raise Rejected("directory.current: there must be exactly one current newsroom key")
     return verified(rows[0], identity)
+
+
+def journalist_signer(session: Session, identity: PublicKeys, key_id: bytes) -> Entry:
+    """The verified entry of the journalist key ``key_id`` that signed a reply or note.
+
+    ``Rejected`` if the entry is missing, does not verify, or is not a signing journalist
+    key: a reply or note is trusted only through this (DESIGN invariant 7).
+    """
+    signer = entry(session, identity, key_id)
+    if signer.role != Role.JOURNALIST or signer.ed25519 is None:
+        raise Rejected("reply.signer: not a journalist key")
+    return signer

@@ -1,8 +1,9 @@
 """Store items: rows and wraps for blobs already written, all or nothing (DESIGN 2.10).
 
-Shared by submissions (a source's messages and files) and conversations (replies, notes).
-The rows go in a savepoint; a failure deletes every blob of the batch, and so does a
-caller's transaction that ends without a commit.
+Shared by submissions (a source's messages and files) and conversations (replies, notes,
+deletes). The rows go in a savepoint; a failure deletes every blob of the batch, and so
+does a caller's transaction that ends without a commit. Deleted rows' blobs go only once
+the deleting transaction commits.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import event, select
+from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from tipbox.crypto import envelope
@@ -106,9 +108,12 @@ def delete_blobs(store: BlobStore, blob_ids: Sequence[str]) -> None:
             store.delete(blob_id)
 
 
-# session.info keys: blobs to delete unless their root transaction commits, by transaction.
-_PENDING_BLOBS: Final = "tipbox.blobs_pending_commit"
+# session.info keys: blob deletions waiting for their root transaction to end, by
+# transaction, each marked with the outcome that triggers it.
+_PENDING_BLOBS: Final = "tipbox.blobs_pending"
 _LISTENING: Final = "tipbox.blobs_listening"
+_ON_COMMIT: Final = "commit"
+_ON_ROLLBACK: Final = "rollback"
 
 
 def _delete_blobs_unless_committed(
@@ -118,27 +123,64 @@ def _delete_blobs_unless_committed(
 
     A commit that fails, a rollback or a close: the rows are gone, so the blobs go too.
     """
+    _when_transaction_ends(session, _ON_ROLLBACK, store, blob_ids)
+
+
+def delete_blobs_after_commit(session: Session, store: BlobStore, blob_ids: Sequence[str]) -> None:
+    """Delete ``blob_ids`` once the session's current root transaction commits.
+
+    For rows deleted in this transaction: a rollback forgets the blobs (the rows are back),
+    and at the commit a blob that some row still names (a savepoint that deleted it was
+    rolled back) is kept. Never deletes a blob whose row survives.
+    """
+    _when_transaction_ends(session, _ON_COMMIT, store, blob_ids)
+
+
+def _when_transaction_ends(
+    session: Session, outcome: str, store: BlobStore, blob_ids: Sequence[str]
+) -> None:
     root = session.get_transaction()
-    if root is None:  # pragma: no cover - store_items always runs in a transaction
+    if root is None:  # pragma: no cover - callers always run in a transaction
         return
     if not session.info.get(_LISTENING):
         # Listeners cannot be removed while an event runs them: install them once.
-        event.listen(session, "after_commit", _forget_committed_blobs)
-        event.listen(session, "after_transaction_end", _delete_uncommitted_blobs)
+        event.listen(session, "after_commit", _on_commit)
+        event.listen(session, "after_transaction_end", _on_transaction_end)
         session.info[_LISTENING] = True
     pending = session.info.setdefault(_PENDING_BLOBS, {})
-    pending.setdefault(root, []).append((store, list(blob_ids)))
+    pending.setdefault(root, []).append((outcome, store, list(blob_ids)))
 
 
-def _forget_committed_blobs(session: Session) -> None:
+def _on_commit(session: Session) -> None:
     # Savepoint releases fire after_commit too; only the root transaction's commit counts.
-    if not session.in_nested_transaction():
-        session.info.get(_PENDING_BLOBS, {}).pop(session.get_transaction(), None)
+    if session.in_nested_transaction():
+        return
+    batches = session.info.get(_PENDING_BLOBS, {}).pop(session.get_transaction(), [])
+    doomed = [(store, ids) for outcome, store, ids in batches if outcome == _ON_COMMIT]
+    if not doomed:
+        return
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    try:
+        surviving = _named_blobs(engine, [blob_id for _, ids in doomed for blob_id in ids])
+    except SQLAlchemyError:
+        return  # cannot tell which rows survive: keep every blob (a sweep finds orphans)
+    for store, ids in doomed:
+        delete_blobs(store, [blob_id for blob_id in ids if blob_id not in surviving])
 
 
-def _delete_uncommitted_blobs(session: Session, transaction: SessionTransaction) -> None:
-    for store, blob_ids in session.info.get(_PENDING_BLOBS, {}).pop(transaction, []):
-        delete_blobs(store, blob_ids)
+def _on_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # Still pending here means the root transaction ended without a commit.
+    for outcome, store, ids in session.info.get(_PENDING_BLOBS, {}).pop(transaction, []):
+        if outcome == _ON_ROLLBACK:
+            delete_blobs(store, ids)
+
+
+def _named_blobs(engine: Engine, blob_ids: Sequence[str]) -> set[str]:
+    """Which of ``blob_ids`` a committed item row still names (read on a fresh connection:
+    the session cannot run SQL while its commit events run)."""
+    with engine.connect() as conn:
+        return set(conn.scalars(select(Item.blob_id).where(Item.blob_id.in_(blob_ids))))
 
 
 def source_for_update(session: Session, source_public_id: bytes) -> Source | None:

@@ -111,9 +111,7 @@ def _open(
 ) -> str:
     if item.version != envelope.VERSION or item.signer_key_id is None or item.signature is None:
         raise Rejected("reply.row: unsupported version or no signature")
-    signer = directory.entry(session, identity, item.signer_key_id)
-    if signer.role != Role.JOURNALIST or signer.ed25519 is None:
-        raise Rejected("reply.signer: not a journalist key")
+    signer = directory.journalist_signer(session, identity, item.signer_key_id)
     if item.blob_size > MAX_REPLY_BLOB_BYTES:
         raise Rejected("reply.size: blob too large for a reply")
     with store.open(item.blob_id) as handle:
