@@ -153,7 +153,7 @@ RX = RECOVERY.x25519_public
         (raw(2, 1, NX, header=b"tipbox.directory.v1\xff"), "entry.separator"),
         (raw(0, 4, NX), "entry.role"),
         (raw(5, 4, NX), "entry.role"),
-        (raw(6, 4, NX), "entry.role"),
+        (raw(7, 4, NX), "entry.role"),
         (raw(2, 0, NX), "entry.status"),
         (raw(2, 4, NX), "entry.status"),
         (raw(2, 5, NX), "entry.status"),

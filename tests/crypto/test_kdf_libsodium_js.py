@@ -43,7 +43,7 @@ process.stdin.on("end", async () => {
   // role -> [context, X25519 subkey id, Ed25519 subkey id or 0]
   const table = {
     1: ["tbidnty1", 2, 1], 2: ["tbnwsrm1", 1, 0], 3: ["tbjrnls1", 1, 2],
-    4: ["tbrecov1", 1, 0], 5: ["tbsourc1", 1, 0],
+    4: ["tbrecov1", 1, 0], 5: ["tbsourc1", 1, 0], 6: ["tbmetad1", 1, 0],
   };
   const kdf = input.kdf.map((c) => hex(derive(c.length, BigInt(c.id), c.context, unhex(c.key))));
   const keys = input.keys.map((c) => {
@@ -145,7 +145,7 @@ def test_libsodium_reference_case_is_included(results: dict[str, Any]) -> None:
 
 def test_key_pairs_and_key_ids_match_libsodium_js(results: dict[str, Any]) -> None:
     cases = results["_cases"]["keys"]
-    assert {c["role"] for c in cases} == {1, 2, 3, 4, 5}
+    assert {c["role"] for c in cases} == {1, 2, 3, 4, 5, 6}
     for case, output in zip(cases, results["keys"], strict=True):
         for name in ("x25519_secret", "x25519_public", "ed25519_public", "key_id"):
             assert output[name] == case[name], (case["name"], name)

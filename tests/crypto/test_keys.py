@@ -51,6 +51,7 @@ def test_role_values_are_the_wire_bytes() -> None:
         ("JOURNALIST", 3),
         ("RECOVERY", 4),
         ("SOURCE", 5),
+        ("METADATA", 6),
     ]
 
 

@@ -1,4 +1,4 @@
-"""Every case of the key-side vector files against the implementation (envelope.md §12).
+"""Every case of the key-side vector files against the implementation (envelope.md §13).
 
 Files: kdf, keys, directory, grants, codenames, journalist and recovery ``.json`` in
 ``tests/vectors/``, made by ``tests/vectors/make_keys.py``. Valid cases must give exactly

@@ -1,5 +1,5 @@
 """Generate the known-answer vectors for the item envelope and Padmé (docs/envelope.md,
-section 8; file format in section 12): ``envelope.json`` and ``padme.json``.
+section 8; file format in section 13): ``envelope.json`` and ``padme.json``.
 
 Usage, from the repository root::
 

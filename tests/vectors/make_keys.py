@@ -1,5 +1,5 @@
 """Generate the known-answer vectors for keys, directory, grants, codenames, journalist keys
-and the recovery key (docs/envelope.md sections 2-7, 10, 11; format in section 12).
+and the recovery key (docs/envelope.md sections 2-7, 10, 11; format in section 13).
 
 Usage, from the repository root::
 
@@ -158,6 +158,7 @@ def keypair_case(name: str, role: Role, seed: bytes) -> Case:
         Role.JOURNALIST: b"tbjrnls1",
         Role.RECOVERY: b"tbrecov1",
         Role.SOURCE: b"tbsourc1",
+        Role.METADATA: b"tbmetad1",
     }[role]
     ed_id = {Role.IDENTITY: 1, Role.JOURNALIST: 2}.get(role)
     return {

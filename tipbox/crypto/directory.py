@@ -43,6 +43,10 @@ _SERIAL = _ED25519 + PUBLIC_KEY_BYTES
 assert _SERIAL + 8 == ENTRY_BYTES
 
 
+# The roles an entry may carry: every role but the source's (section 4).
+DIRECTORY_ROLES = (Role.IDENTITY, Role.NEWSROOM, Role.JOURNALIST, Role.RECOVERY, Role.METADATA)
+
+
 class Status(IntEnum):
     """The ``u8 status`` of an entry: newsroom keys use 1-3, every other role 4."""
 
@@ -61,7 +65,7 @@ def allowed_statuses(role: Role) -> tuple[Status, ...]:
 
 def _directory_role(value: int) -> Role:
     # Sources never appear in the directory (section 2).
-    if value not in (Role.IDENTITY, Role.NEWSROOM, Role.JOURNALIST, Role.RECOVERY):
+    if value not in DIRECTORY_ROLES:
         raise Rejected("entry.role: unknown role")
     return Role(value)
 

@@ -1,7 +1,8 @@
 """Grants: a key's seed sealed to a grantee (docs/envelope.md section 5).
 
-Newsroom seeds go to every active journalist, the identity seed to admins, both to the
-recovery key. Private side: only the journalist app, the keyring and the CLI import this.
+Newsroom and metadata seeds go to every active journalist, the identity seed to admins,
+all of them to the recovery key. Private side: only the journalist app, the keyring and the
+CLI import this.
 Rejections name their check (``grant.open``, ``grant.seed``, …) at the start of the message.
 """
 
@@ -18,7 +19,7 @@ GRANT_PREFIX = b"tipbox.grant.v1"
 PLAINTEXT_BYTES = len(GRANT_PREFIX) + 1 + 1 + 2 * KEY_ID_BYTES + SEED_BYTES  # 81
 GRANT_BYTES = PLAINTEXT_BYTES + 48  # crypto_box_seal adds an ephemeral key and a MAC
 
-GRANTABLE_ROLES = (Role.IDENTITY, Role.NEWSROOM)
+GRANTABLE_ROLES = (Role.IDENTITY, Role.NEWSROOM, Role.METADATA)
 GRANTEE_ROLES = (Role.JOURNALIST, Role.RECOVERY)
 
 _ROLE = len(GRANT_PREFIX) + 1
@@ -40,7 +41,7 @@ def make_grant(granted_role: Role, key_id: bytes, seed: bytes, grantee_entry: En
     here cannot hand out the wrong key.
     """
     if granted_role not in GRANTABLE_ROLES:
-        raise Rejected("grant.role: only identity and newsroom seeds are granted")
+        raise Rejected("grant.role: only identity, newsroom and metadata seeds are granted")
     if grantee_entry.role not in GRANTEE_ROLES:
         raise Rejected("grant.grantee: grantee must be a journalist or the recovery key")
     if keypair_from_seed(granted_role, seed).key_id != key_id:
@@ -64,7 +65,7 @@ def open_grant(
     ones the key id and the directory entry name.
     """
     if expected_role not in GRANTABLE_ROLES:
-        raise Rejected("grant.role: only identity and newsroom seeds are granted")
+        raise Rejected("grant.role: only identity, newsroom and metadata seeds are granted")
     try:
         plaintext = bytes(
             crypto_box_seal_open(

@@ -29,6 +29,7 @@ CTX_PASSPHRASE = b"tbpassp1"  # journalist Argon2id output -> 1: verifier, 2: KE
 CTX_CODENAME = b"tbcoden1"  # codename Argon2id output -> 1: lookup value, 2: source seed
 CTX_CONTENT = b"tbcontn1"  # item content key K -> 1: body key, 2: meta key
 CTX_SESSION = b"tbsessn1"  # session secret S -> 1: row id (16 bytes), 2: box key
+CTX_METADATA = b"tbmetad1"  # metadata seed -> 1: X25519 secret key, 2: tag key, 3: index key
 
 ALL_CONTEXTS = (
     CTX_IDENTITY,
@@ -40,6 +41,7 @@ ALL_CONTEXTS = (
     CTX_CODENAME,
     CTX_CONTENT,
     CTX_SESSION,
+    CTX_METADATA,
 )
 
 

@@ -23,6 +23,7 @@ from tipbox.crypto.errors import Rejected
 from tipbox.crypto.kdf import (
     CTX_IDENTITY,
     CTX_JOURNALIST,
+    CTX_METADATA,
     CTX_NEWSROOM,
     CTX_RECOVERY,
     CTX_SOURCE,
@@ -54,6 +55,7 @@ class Role(IntEnum):
     JOURNALIST = 3
     RECOVERY = 4
     SOURCE = 5
+    METADATA = 6
 
 
 def has_signing_key(role: Role) -> bool:
@@ -74,6 +76,8 @@ def _derivation(role: Role) -> tuple[bytes, int, int | None]:
             return CTX_RECOVERY, 1, None
         case Role.SOURCE:
             return CTX_SOURCE, 1, None
+        case Role.METADATA:
+            return CTX_METADATA, 1, None
     raise Rejected("keys.role: unknown role")  # pragma: no cover - IntEnum is exhaustive
 
 

@@ -69,6 +69,7 @@ export const Role = Object.freeze({
   JOURNALIST: 3,
   RECOVERY: 4,
   SOURCE: 5,
+  METADATA: 6,
 });
 
 // role -> [context, X25519 subkey id, Ed25519 subkey id or 0 for none]
@@ -78,6 +79,7 @@ const DERIVATIONS = {
   3: ["tbjrnls1", 1, 2],
   4: ["tbrecov1", 1, 0],
   5: ["tbsourc1", 1, 0],
+  6: ["tbmetad1", 1, 0],
 };
 
 const hasSigningKey = (role) => role === Role.IDENTITY || role === Role.JOURNALIST;
@@ -121,7 +123,7 @@ export function formatFingerprint(fp) {
 
 const ENTRY_PREFIX = ascii("tipbox.directory.v1");
 const ENTRY_BYTES = 126;
-const STATUSES = { 1: [4], 2: [1, 2, 3], 3: [4], 4: [4] }; // role -> allowed statuses
+const STATUSES = { 1: [4], 2: [1, 2, 3], 3: [4], 4: [4], 6: [4] }; // role -> allowed statuses
 
 /** Decode and check an entry's structure (not its signature: use verifyEntry). */
 export function parseEntry(data) {
