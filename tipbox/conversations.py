@@ -52,6 +52,7 @@ from tipbox.items import (
 from tipbox.models import DirectoryEntry, Grant, Item, Journalist, Source, Wrap, new_public_id
 from tipbox.source_replies import MAX_REPLY_BLOB_BYTES
 from tipbox.storage import BlobStore
+from tipbox.triage import refresh_last_source_seq
 
 __all__ = [
     "MAX_TEXT_BLOB_BYTES",
@@ -535,12 +536,13 @@ def delete_item(session: Session, store: BlobStore, item_public_id: bytes) -> bo
     ``tipbox.db.scrub(engine)`` (see the module docstring).
     """
     found = session.execute(
-        select(Item.id, Item.blob_id).where(Item.public_id == item_public_id)
+        select(Item.id, Item.blob_id, Item.source_id).where(Item.public_id == item_public_id)
     ).one_or_none()
     if found is None:
         return False
-    item_id, blob_id = found
+    item_id, blob_id, source_id = found
     _delete_items(session, store, [item_id], [blob_id])
+    refresh_last_source_seq(session, source_id)
     return True
 
 

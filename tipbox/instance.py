@@ -2,7 +2,8 @@
 
 Initialisation makes, in one transaction: the identity key and its self-signed entry, the
 first newsroom encryption key, the first admin (generated passphrase and TOTP secret), the
-recovery key's entry when one is given, and the grants DESIGN 4.1 asks for. Seeds exist
+recovery key's entry when one is given, the metadata key that seals tags, and the grants
+DESIGN 4.1 asks for. Seeds exist
 only in memory here and leave the process only inside grants and boxes.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tipbox import directory, keyring
+from tipbox import directory, keyring, tagging
 from tipbox.accounts import Credentials, create_journalist
 from tipbox.config import Config
 from tipbox.crypto.codenames import new_instance_salt
@@ -103,6 +104,8 @@ def init_instance(
         keyring.grant(session, identity, identity_seed, entry)
         keyring.grant(session, newsroom, newsroom_seed, entry)
 
+    # After the admin and the recovery key, so that both are granted it.
+    tagging.create_metadata_key(session, identity)
     session.flush()
     write_identity_files(config.keys_dir, identity.public)
     return InitResult(

@@ -38,6 +38,10 @@ class NewItem:
     author_journalist_id: int | None = None
 
 
+# The kinds a source sends (the others are journalists' replies and notes).
+_SOURCE_KINDS = (int(envelope.Kind.MESSAGE), int(envelope.Kind.FILE))
+
+
 def store_items(
     session: Session,
     store: BlobStore,
@@ -73,6 +77,10 @@ def _insert_items(
     if source_activity:
         source.last_active_on = day
     rows = [_item_row(source, first + offset, item, day) for offset, item in enumerate(items)]
+    from_source = [row.seq for row in rows if row.kind in _SOURCE_KINDS]
+    if from_source:
+        # What read markers are compared with (models.Source.last_source_seq).
+        source.last_source_seq = max(from_source)
     session.add_all(rows)
     session.flush()
     for row, item in zip(rows, items, strict=True):

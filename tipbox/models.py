@@ -63,6 +63,8 @@ SEALED_META_BYTES = 1064
 WRAP_BYTES = 80
 SEED_BOX_BYTES = 72
 SALT_BYTES = 16
+SEALED_TAG_BYTES = 296
+TAG_INDEX_BYTES = 32
 
 # Item kinds (docs/envelope.md 8.1).
 KIND_MESSAGE = 1
@@ -75,15 +77,28 @@ ROLE_IDENTITY = 1
 ROLE_NEWSROOM = 2
 ROLE_JOURNALIST = 3
 ROLE_RECOVERY = 4
+ROLE_METADATA = 6
 STATUS_CURRENT = 1
 STATUS_RETIRING = 2
 STATUS_RETIRED = 3
 STATUS_ACTIVE = 4
 
-# Source triage status (in clear, listed in the threat model).
+# Source triage status (in clear, listed in the threat model). Spam is a status, so that a
+# source marked spam leaves the default inbox and its bulk deletion is one filter.
 SOURCE_STATUS_NEW = 0
-SOURCE_STATUS_IN_PROGRESS = 1
-SOURCE_STATUS_DONE = 2
+SOURCE_STATUS_IN_REVIEW = 1
+SOURCE_STATUS_VERIFIED = 2
+SOURCE_STATUS_PUBLISHED = 3
+SOURCE_STATUS_CLOSED = 4
+SOURCE_STATUS_SPAM = 5
+SOURCE_STATUSES = (
+    SOURCE_STATUS_NEW,
+    SOURCE_STATUS_IN_REVIEW,
+    SOURCE_STATUS_VERIFIED,
+    SOURCE_STATUS_PUBLISHED,
+    SOURCE_STATUS_CLOSED,
+    SOURCE_STATUS_SPAM,
+)
 
 SESSION_APPS = ("source", "journalist")
 WRAP_ALGORITHM = "x25519-sealedbox-v1"
@@ -184,7 +199,7 @@ class DirectoryEntry(Base):
 
     __tablename__ = "directory_entries"
     __table_args__ = (
-        CheckConstraint("role IN (1, 2, 3, 4)", name="role"),
+        CheckConstraint("role IN (1, 2, 3, 4, 6)", name="role"),
         CheckConstraint("status IN (1, 2, 3, 4)", name="status"),
         _length_is("key_id", KEY_ID_BYTES),
         _length_is("x25519", PUBLIC_KEY_BYTES),
@@ -291,6 +306,12 @@ class Source(Base):
         _length_is("lookup_hash", HASH_BYTES),
         _length_is("x25519", PUBLIC_KEY_BYTES),
         CheckConstraint("next_seq >= 1", name="next_seq"),
+        CheckConstraint("status BETWEEN 0 AND 5", name="status"),
+        CheckConstraint("last_source_seq >= 0 AND last_source_seq < next_seq", name="last_seq"),
+        # The inbox: newest activity first, filtered by triage columns.
+        Index(None, "last_active_on", "id"),
+        Index(None, "status"),
+        Index(None, "assignee_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -305,13 +326,52 @@ class Source(Base):
     last_active_on: Mapped[date] = mapped_column(Date, default=today)
     # The seq the next item of this source gets: items are ordered by it, not by time.
     next_seq: Mapped[int] = mapped_column(Integer, default=1)
+    # The seq of the source's own newest message or file (0: none): a journalist has unread
+    # items when it is past their read marker. Replies and notes do not move it.
+    last_source_seq: Mapped[int] = mapped_column(Integer, default=0)
     # Triage state, in clear (listed in the threat model).
     status: Mapped[int] = mapped_column(SmallInteger, default=SOURCE_STATUS_NEW)
     starred: Mapped[bool] = mapped_column(Boolean, default=False)
-    spam: Mapped[bool] = mapped_column(Boolean, default=False)
     assignee_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("journalists.id", ondelete="SET NULL")
     )
+
+
+class ReadMarker(Base):
+    """How far a journalist has read a source: every item with ``seq <= seen_seq``."""
+
+    __tablename__ = "read_markers"
+    __table_args__ = (Index(None, "source_id"),)
+
+    journalist_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("journalists.id", ondelete="CASCADE"), primary_key=True
+    )
+    source_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    )
+    seen_seq: Mapped[int] = mapped_column(Integer)
+
+
+class SourceTag(Base):
+    """A journalist's tag on a source, sealed under the metadata key (envelope.md 12)."""
+
+    __tablename__ = "source_tags"
+    __table_args__ = (
+        UniqueConstraint("source_id", "blind_index"),
+        # Filtering by tag looks the index up across sources.
+        Index(None, "blind_index"),
+        _length_is("key_id", KEY_ID_BYTES),
+        _length_is("blind_index", TAG_INDEX_BYTES),
+        _length_is("sealed_tag", SEALED_TAG_BYTES),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(Integer, ForeignKey("sources.id", ondelete="CASCADE"))
+    key_id: Mapped[bytes] = mapped_column(
+        LargeBinary(KEY_ID_BYTES), ForeignKey("directory_entries.key_id", ondelete="CASCADE")
+    )
+    blind_index: Mapped[bytes] = mapped_column(LargeBinary(TAG_INDEX_BYTES))
+    sealed_tag: Mapped[bytes] = mapped_column(LargeBinary(SEALED_TAG_BYTES))
 
 
 class Item(Base):

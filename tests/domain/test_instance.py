@@ -31,7 +31,7 @@ def test_init_signs_every_key_into_the_directory(db: Session, config: Config) ->
     identity = directory.identity_public(db)
     assert identity == result.identity
     roles = sorted(entry.role for entry in directory.entries(db, identity))
-    assert roles == [Role.IDENTITY, Role.NEWSROOM, Role.JOURNALIST, Role.RECOVERY]
+    assert roles == [Role.IDENTITY, Role.NEWSROOM, Role.JOURNALIST, Role.RECOVERY, Role.METADATA]
     current = directory.current_newsroom_key(db, identity)
     assert current.key_id == result.newsroom.key_id
     assert current.status == Status.CURRENT
@@ -40,6 +40,7 @@ def test_init_signs_every_key_into_the_directory(db: Session, config: Config) ->
         (Role.IDENTITY, result.identity.fingerprint),
         (Role.NEWSROOM, result.newsroom.fingerprint),
         (Role.RECOVERY, result.recovery.fingerprint if result.recovery else ""),
+        (Role.METADATA, directory.entries(db, identity, Role.METADATA)[0].public.fingerprint),
     ]
 
 
@@ -76,10 +77,12 @@ def test_recovery_secret_alone_opens_every_granted_seed(db: Session, config: Con
         for role, key_id in [
             (Role.IDENTITY, identity.key_id),
             (Role.NEWSROOM, result.newsroom.key_id),
+            (Role.METADATA, directory.entries(db, identity, Role.METADATA)[0].key_id),
         ]
     }
     assert keypair_from_seed(Role.IDENTITY, seeds[Role.IDENTITY]).public == result.identity
     assert keypair_from_seed(Role.NEWSROOM, seeds[Role.NEWSROOM]).public == result.newsroom
+    assert len(seeds[Role.METADATA]) == 32
     other = recovery_keypair(generate_recovery_secret())
     with pytest.raises(Rejected):
         keyring.granted_seed(db, identity, other, Role.NEWSROOM, result.newsroom.key_id)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tipbox.config import Config
 from tipbox.db import make_engine
+from tipbox.startup import StartupError
 from tipbox.storage import FilesystemBlobStore
 from tipbox.web import TipboxFlask, create_web_app
 from tipbox.web.i18n import install_i18n
@@ -19,7 +20,7 @@ from .errors import install_source_error_handlers
 from .forms import ItemIdConverter
 from .hooks import install_request_hooks
 from .i18n import install_source_template_values
-from .state import EXTENSION, StartupError, build_state
+from .state import EXTENSION, build_state
 from .upload import SourceRequest, max_request_bytes
 from .views import register_views
 

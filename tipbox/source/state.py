@@ -15,14 +15,13 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tipbox import directory
 from tipbox.config import Config
-from tipbox.crypto.errors import Rejected
-from tipbox.crypto.keys import PublicKeys, read_identity_file
+from tipbox.crypto.keys import PublicKeys
 from tipbox.db import make_session_factory
+from tipbox.startup import checked_identity
 from tipbox.storage import BlobStore
 from tipbox.submission_rules import Limits
 from tipbox.web.i18n import LANGUAGES
@@ -34,10 +33,6 @@ EXTENSION = "tipbox_source"
 SCRIPT_NAME = "source.js"
 
 _log = logging.getLogger(__name__)
-
-
-class StartupError(RuntimeError):
-    """The source app must not start: its trust anchor or its instance is not right."""
 
 
 @dataclass(frozen=True)
@@ -60,40 +55,6 @@ def state() -> SourceState:
     """The state of the source app handling the current request."""
     found: SourceState = current_app.extensions[EXTENSION]
     return found
-
-
-def checked_identity(config: Config, db_read: sessionmaker[Session]) -> PublicKeys:
-    """The identity key from ``keys/``, after checking that the database names the same one.
-
-    ``tipbox.instance.check_identity_file`` does the same, but that module reaches the
-    private-key side, which this app may not import (DESIGN invariant 2).
-    """
-    try:
-        on_disk = read_identity_file(config.keys_dir)
-    except OSError:
-        raise StartupError(
-            f"no identity key in {config.keys_dir}: run `tipbox init`, or set TIPBOX_KEYS_DIR"
-        ) from None
-    except Rejected as exc:
-        raise StartupError(
-            f"the identity key file in {config.keys_dir} is invalid: {exc}"
-        ) from None
-    try:
-        with db_read() as db:
-            in_database = directory.identity_public(db)
-    except directory.NotInitialised:
-        raise StartupError("the database holds no tipbox instance: run `tipbox init`") from None
-    except SQLAlchemyError as exc:
-        raise StartupError(
-            f"cannot read the instance from the database ({type(exc).__name__})"
-        ) from None
-    if in_database != on_disk:
-        raise StartupError(
-            f"the identity key in {config.keys_dir} ({on_disk.fingerprint}) is not the one the "
-            f"database names ({in_database.fingerprint}): refusing to start. Restore the "
-            "right keys/ directory or database; never copy the database's key over keys/."
-        )
-    return on_disk
 
 
 def instance_languages(db_read: sessionmaker[Session]) -> tuple[str, ...]:
