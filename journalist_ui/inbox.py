@@ -19,36 +19,26 @@ from collections.abc import Iterator
 
 from flask import Flask, Response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from werkzeug.exceptions import BadRequest, Conflict, NotFound, ServiceUnavailable
+from werkzeug.exceptions import Conflict, NotFound
 from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response as BaseResponse
 
-from tipbox import conversations
+from tipbox import conversations, tagging, triage
 from tipbox.crypto.envelope import Kind
 from tipbox.crypto.errors import Rejected
-from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed
 from tipbox.db import scrub, transaction
-from tipbox.models import (
-    SOURCE_STATUS_DONE,
-    SOURCE_STATUS_IN_PROGRESS,
-    SOURCE_STATUS_NEW,
-    Journalist,
-)
+from tipbox.models import Journalist
 
-from . import session as journalist_session
-from .listing import MAX_QUERY_CHARS, inbox_page, source_designation, source_of_item
-from .session import JournalistSession
+from .filters import Filters, inbox_query, parse_filters
+from .labels import SORT_LABELS, STATUS_LABELS
+from .listing import inbox_counts, inbox_page, source_of_item, source_triage
+from .readers import identity, me, metadata_keys, reader
 from .state import state
 
 # Where the newsroom documents how to open source files safely (offline, in a disposable VM).
 OPENING_FILES_DOC = "docs/opening-files.md"
 # Longest reply or note accepted from the form, in characters.
 MAX_TEXT_CHARS = 100_000
-STATUS_LABELS = {
-    SOURCE_STATUS_NEW: "new",
-    SOURCE_STATUS_IN_PROGRESS: "in progress",
-    SOURCE_STATUS_DONE: "done",
-}
 
 
 class DownloadAbortedError(Exception):
@@ -70,57 +60,67 @@ class PublicIdConverter(BaseConverter):
         return value.hex()
 
 
-def _me() -> JournalistSession:
-    found = journalist_session.current()
-    assert found is not None  # the hook turned away requests without a session
-    return found
-
-
-def _reader() -> KeyPair:
-    return keypair_from_seed(Role.JOURNALIST, _me().seed)
-
-
-def _identity() -> PublicKeys:
-    identity = state().identity
-    if identity is None:
-        raise ServiceUnavailable()
-    return identity
-
-
 def _confirmed() -> bool:
     return request.form.get("confirm") == "yes"
 
 
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
-        raise BadRequest()
-    return int(raw)
+def index() -> Response:
+    """The inbox: sources filtered, sorted and paged as the query string says."""
+    return inbox_response(parse_filters(request.args))
 
 
-def index() -> str:
-    """The inbox: sources, newest activity first, 50 a page, searchable by designation."""
-    page = _page_number()
-    search = request.args.get("q", "")[:MAX_QUERY_CHARS]
+def inbox_response(filters: Filters, *, error: str | None = None, status: int = 200) -> Response:
+    """The inbox page for ``filters``, with an error above it if a form was refused."""
+    journalist_id = me().journalist_id
     with transaction(state().db) as db:
-        found = inbox_page(db, page, search)
-    return render_template(
-        "journalist/index.html", me=_me(), inbox=found, q=search, status_labels=STATUS_LABELS
+        keys = metadata_keys(db)
+        found = inbox_page(db, journalist_id, inbox_query(db, journalist_id, filters, keys))
+        tags = tagging.tags_of(db, keys, [row.id for row in found.rows]) if keys else {}
+        counts = inbox_counts(db, journalist_id)
+        all_tags = tagging.all_tags(db, keys) if keys else []
+        journalists = triage.active_journalists(db)
+    html = render_template(
+        "journalist/index.html",
+        me=me(),
+        inbox=found,
+        tags=tags,
+        counts=counts,
+        all_tags=all_tags,
+        tags_available=keys is not None,
+        journalists=journalists,
+        filters=filters,
+        status_labels=STATUS_LABELS,
+        status_names=triage.NAME_OF_STATUS,
+        sort_labels=SORT_LABELS,
+        error=error,
+        notice=_notice(request.args.get("done", "")),
     )
+    return Response(html, status=status, mimetype="text/html")
 
 
-def _source_page(source_id: bytes, *, error: str | None = None, status: int = 200) -> Response:
-    st, identity = state(), _identity()
+def source_page(source_id: bytes, *, error: str | None = None, status: int = 200) -> Response:
+    st = state()
     with transaction(st.db) as db:
-        designation = source_designation(db, source_id)
-        if designation is None:
+        found = source_triage(db, source_id)
+        if found is None:
             raise NotFound()
-        items = conversations.conversation(db, st.store, identity, _reader(), source_id)
+        items = conversations.conversation(db, st.store, identity(), reader(), source_id)
+        if request.method == "GET":
+            triage.mark_read(db, me().journalist_id, [source_id])
+        keys = metadata_keys(db)
+        tags = tagging.tags_of(db, keys, [found.id])[found.id] if keys else []
+        journalists = triage.active_journalists(db)
     html = render_template(
         "journalist/source.html",
-        me=_me(),
+        me=me(),
         source_id=source_id,
-        designation=designation,
+        designation=found.designation,
+        triage=found,
+        tags=tags,
+        tags_available=keys is not None,
+        journalists=journalists,
+        status_labels=STATUS_LABELS,
+        status_names=triage.NAME_OF_STATUS,
         items=items,
         kind=Kind,
         error=error,
@@ -135,21 +135,24 @@ def _notice(done: str) -> str | None:
         "reply": _("Your reply was sent."),
         "note": _("Your note was added."),
         "deleted": _("The item was deleted."),
+        "triage": _("Saved."),
+        "bulk": _("Done."),
+        "source-deleted": _("The source was deleted."),
     }
     return notices.get(done)
 
 
 def source(source_id: bytes) -> Response:
     """A source's conversation: messages, files, replies and notes, oldest first."""
-    return _source_page(source_id)
+    return source_page(source_id)
 
 
 def download(item_id: bytes) -> Response:
     """Stream a file as an attachment; abort the connection if it fails part-way."""
-    st, identity = state(), _identity()
+    st = state()
     try:
         with transaction(st.db) as db:
-            found = conversations.open_download(db, st.store, identity, _reader(), item_id)
+            found = conversations.open_download(db, st.store, identity(), reader(), item_id)
     except conversations.NotFound:
         raise NotFound() from None
     except Rejected:
@@ -170,17 +173,17 @@ def _stream(found: conversations.Download) -> Iterator[bytes]:
 
 
 def _write(source_id: bytes, kind: Kind) -> Response | BaseResponse:
-    st, identity = state(), _identity()
+    st = state()
     text = request.form.get("text", "")
     if not text.strip() or len(text) > MAX_TEXT_CHARS:
-        return _source_page(source_id, error=_("Write some text first."), status=400)
+        return source_page(source_id, error=_("Write some text first."), status=400)
     add = conversations.add_reply if kind == Kind.REPLY else conversations.add_note
     try:
         with transaction(st.db) as db:
-            author = db.get(Journalist, _me().journalist_id)
+            author = db.get(Journalist, me().journalist_id)
             if author is None:
                 raise NotFound()
-            add(db, st.store, identity, author, _reader(), source_id, text)
+            add(db, st.store, identity(), author, reader(), source_id, text)
     except ValueError:
         raise NotFound() from None
     except Rejected:
@@ -202,14 +205,14 @@ def note(source_id: bytes) -> Response | BaseResponse:
 def delete_source(source_id: bytes) -> Response | BaseResponse:
     """Delete the source and everything of it (confirmed with a checkbox), then scrub."""
     if not _confirmed():
-        return _source_page(source_id, error=_("Tick the box to confirm the deletion."), status=400)
+        return source_page(source_id, error=_("Tick the box to confirm the deletion."), status=400)
     st = state()
     with transaction(st.db) as db:
         deleted = conversations.delete_source(db, st.store, source_id)
     if not deleted:
         raise NotFound()
     scrub(st.engine)
-    return redirect(url_for("index"), code=303)
+    return redirect(url_for("index", done="source-deleted"), code=303)
 
 
 def delete_item(item_id: bytes) -> Response | BaseResponse:
@@ -220,7 +223,7 @@ def delete_item(item_id: bytes) -> Response | BaseResponse:
     if source_id is None:
         raise NotFound()
     if not _confirmed():
-        return _source_page(source_id, error=_("Tick the box to confirm the deletion."), status=400)
+        return source_page(source_id, error=_("Tick the box to confirm the deletion."), status=400)
     with transaction(st.db) as db:
         deleted = conversations.delete_item(db, st.store, item_id)
     if not deleted:

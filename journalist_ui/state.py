@@ -35,9 +35,9 @@ class JournalistState:
     db: sessionmaker[Session]
     gate: Argon2Gate
     store: BlobStore
-    # The trust anchor every directory entry is verified against; None when ``keys/``
-    # holds no readable identity key (then the inbox pages answer 503).
-    identity: PublicKeys | None
+    # The trust anchor every directory entry is verified against, checked against the
+    # database at start-up (tipbox.startup).
+    identity: PublicKeys
 
 
 def state() -> JournalistState:

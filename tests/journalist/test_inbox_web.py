@@ -261,7 +261,7 @@ def test_deleting_a_source_removes_its_rows_and_blobs(
     assert _count(db, tip.source.public_id) == 2
     response = browser.post(f"{tip.path}/delete", {"confirm": "yes"})
     assert response.status_code == 303
-    assert response.headers["Location"] == "/"
+    assert response.headers["Location"] == "/?done=source-deleted"
     db.rollback()
     assert db.scalar(select(Source.id).where(Source.public_id == tip.source.public_id)) is None
     assert db.scalar(select(func.count(Item.id)).where(Item.public_id.in_(tip.item_ids))) == 0

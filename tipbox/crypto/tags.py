@@ -5,7 +5,7 @@ docs/envelope.md section 12. A tag is a short label a journalist puts on a sourc
 derived from the instance's metadata seed, bound to that key and to the source; equal
 tags are found by a keyed BLAKE2b of their case-folded text (the blind index), so the
 database can filter by tag without holding it in clear. The index reveals which sources
-share a tag, never the tag: docs/threat-model.md lists it.
+share a tag, never the tag: docs/journalist-app.md lists it.
 
 Private side: the metadata seed is granted to journalists like a newsroom seed, so only
 the journalist app, the CLI and private-side domain code import this module.
