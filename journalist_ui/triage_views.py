@@ -25,6 +25,10 @@ from .readers import me, metadata_keys, public_ids
 from .state import state
 
 BULK_STATUS_PREFIX = "status-"
+BULK_ACTIONS = frozenset(
+    {"star", "unstar", "read", "unread", "delete"}
+    | {BULK_STATUS_PREFIX + name for name in triage.STATUS_BY_NAME}
+)
 
 
 def _back_to_source(source_id: bytes) -> BaseResponse:
@@ -127,6 +131,8 @@ def bulk() -> Response | BaseResponse:
     action = request.form.get("action", "")
     if not sources:
         return inbox_response(filters, error=_("Tick at least one source first."), status=400)
+    if action not in BULK_ACTIONS:
+        return inbox_response(filters, error=_("Choose an action from the list."), status=400)
     if action == "delete" and request.form.get("confirm") != "yes":
         return inbox_response(filters, error=_("Tick the box to confirm the deletion."), status=400)
     st = state()
@@ -147,16 +153,12 @@ def _apply(db: Session, action: str, sources: list[bytes]) -> None:
         triage.mark_read(db, journalist_id, sources)
     elif action == "unread":
         triage.mark_unread(db, journalist_id, sources)
-    elif action.startswith(BULK_STATUS_PREFIX):
-        status = triage.STATUS_BY_NAME.get(action.removeprefix(BULK_STATUS_PREFIX))
-        if status is None:
-            raise BadRequest()
-        triage.set_status(db, sources, status)
     elif action == "delete":
         for source_id in sources:
             conversations.delete_source(db, state().store, source_id)
     else:
-        raise BadRequest()
+        name = action.removeprefix(BULK_STATUS_PREFIX)
+        triage.set_status(db, sources, triage.STATUS_BY_NAME[name])
 
 
 def register_triage_views(app: Flask) -> None:
