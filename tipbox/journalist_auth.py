@@ -222,20 +222,40 @@ def login(
     full. A ``Rejected`` that is not about the passphrase (a tampered key record, Argon2id
     out of memory) is a server fault and propagates. The caller commits in every case.
     """
-    _check_now(now)
     with gate.slot():
-        row = _find(session, username)
-        if row is None:
-            _dummy_argon2(config, passphrase)
+        found = authenticate(session, config, username, passphrase, code, now)
+        if found is None:
             return None
-        if is_locked(row, now):
-            return None
-        opened = _unlock(session, row, passphrase)
-        if opened is None or not _check_code(session, row, opened.totp_secret, code, now):
-            _record_failure(session, row, now)
-            return None
-        _record_success(session, row)
-        return _start_session(session, config, row, opened.seed, now)
+        return _start_session(session, config, found.row, found.seed, now)
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """An account whose passphrase and TOTP code were right, and its opened key seed."""
+
+    row: Journalist
+    seed: bytes = field(repr=False)
+
+
+def authenticate(
+    session: Session, config: Config, username: str, passphrase: str, code: str, now: datetime
+) -> Authenticated | None:
+    """Check username, passphrase and TOTP code, with the same throttling, replay rule and
+    failure counting as ``login``, but start no session (the CLI's unlock). None for every
+    failure alike; the caller commits in every case."""
+    _check_now(now)
+    row = _find(session, username)
+    if row is None:
+        _dummy_argon2(config, passphrase)
+        return None
+    if is_locked(row, now):
+        return None
+    opened = _unlock(session, row, passphrase)
+    if opened is None or not _check_code(session, row, opened.totp_secret, code, now):
+        _record_failure(session, row, now)
+        return None
+    _record_success(session, row)
+    return Authenticated(row, opened.seed)
 
 
 def _find(session: Session, username: str) -> Journalist | None:
