@@ -52,7 +52,9 @@ def unlock_admin(config: Config, username: str) -> UnlockedAdmin:
     engine = make_engine(config)
     try:
         with transaction(make_session_factory(engine)) as db:
-            found = authenticate(db, config, username, passphrase, code, datetime.now(UTC))
+            found = authenticate(
+                db, config, username, passphrase, code, datetime.now(UTC), via="cli"
+            )
             if found is None or not found.row.is_admin:
                 unlocked = None
             else:

@@ -38,7 +38,7 @@ import pyotp
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from tipbox import directory, sessions
+from tipbox import audit, directory, sessions
 from tipbox.config import Config
 from tipbox.crypto.codenames import SALT_BYTES
 from tipbox.crypto.errors import Rejected
@@ -238,23 +238,38 @@ class Authenticated:
 
 
 def authenticate(
-    session: Session, config: Config, username: str, passphrase: str, code: str, now: datetime
+    session: Session,
+    config: Config,
+    username: str,
+    passphrase: str,
+    code: str,
+    now: datetime,
+    *,
+    via: str = "web",
 ) -> Authenticated | None:
     """Check username, passphrase and TOTP code, with the same throttling, replay rule and
     failure counting as ``login``, but start no session (the CLI's unlock). None for every
-    failure alike; the caller commits in every case."""
+    failure alike; the caller commits in every case.
+
+    Each attempt goes into the audit log (``via``: ``web`` or ``cli``); a failure under a
+    name that is no account records no name, since it may be a mistyped passphrase.
+    """
     _check_now(now)
     row = _find(session, username)
     if row is None:
         _dummy_argon2(config, passphrase)
+        audit.record(session, None, "login.failure", via=via)
         return None
     if is_locked(row, now):
+        audit.record(session, row.id, "login.failure", via=via)
         return None
     opened = _unlock(session, row, passphrase)
     if opened is None or not _check_code(session, row, opened.totp_secret, code, now):
         _record_failure(session, row, now)
+        audit.record(session, row.id, "login.failure", via=via)
         return None
     _record_success(session, row)
+    audit.record(session, row.id, "login.success", via=via)
     return Authenticated(row, opened.seed)
 
 

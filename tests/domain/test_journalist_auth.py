@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tipbox import directory, instance, keyring, sessions
+from tipbox import audit, directory, instance, keyring, sessions
 from tipbox.accounts import create_journalist, unlock_journalist
 from tipbox.config import Argon2Cost, Config
 from tipbox.crypto.errors import Rejected
@@ -422,3 +422,18 @@ def test_account_actions_act_on_the_id_they_are_given(
     db.commit()
     assert _row(db, "bob").totp_box != before[1]
     assert (_row(db).totp_box, _row(db).failed_login_count) == (admin_box, 0)
+
+
+def test_every_login_attempt_is_audited_without_an_unknown_name(
+    db: Session, config: Config, gate: Argon2Gate, admin: instance.InitResult
+) -> None:
+    assert _login(db, config, gate, admin, T0) is not None
+    assert _login(db, config, gate, admin, T0, passphrase=generate_passphrase()) is None
+    assert login(db, config, "no such user", "anything", "123456", T0, gate=gate) is None
+    db.commit()
+    found = [(event.action, event.actor, event.detail) for event in audit.events(db)]
+    assert found == [
+        ("login.failure", None, {"via": "web"}),
+        ("login.failure", "admin", {"via": "web"}),
+        ("login.success", "admin", {"via": "web"}),
+    ]
