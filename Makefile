@@ -46,15 +46,20 @@ npm: $(NPM_STAMP) ## install the browser dependencies (npm ci)
 
 static: $(VENDOR_STAMP) ## bundle the source app's browser script (esbuild), with SRI hashes
 
-# The source app's catalogues: .po files are committed, .mo files are built from them.
-# scripts/translations.py extracts, updates and checks them (see its docstring).
-TRANSLATIONS := tipbox/source/translations
-MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po))
+# Each app's catalogues (source, journalist): .po files are committed, .mo files are built
+# from them. scripts/translations.py extracts, updates and checks them (see its docstring).
+SOURCE_TRANSLATIONS := tipbox/source/translations
+JOURNALIST_TRANSLATIONS := journalist_ui/translations
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(SOURCE_TRANSLATIONS)/*/LC_MESSAGES/messages.po \
+	$(JOURNALIST_TRANSLATIONS)/*/LC_MESSAGES/messages.po))
 
-$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(VENV_STAMP)
+$(SOURCE_TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(SOURCE_TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(VENV_STAMP)
 	$(BIN)/pybabel compile --statistics -i $< -o $@ -l $*
 
-translations: $(MO_FILES) ## compile the source app's translations (.po -> .mo)
+$(JOURNALIST_TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(JOURNALIST_TRANSLATIONS)/%/LC_MESSAGES/messages.po | $(VENV_STAMP)
+	$(BIN)/pybabel compile --statistics -i $< -o $@ -l $*
+
+translations: $(MO_FILES) ## compile both apps' translations (.po -> .mo)
 
 setup: venv static translations ## everything `make run` and `make test` need
 

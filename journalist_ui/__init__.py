@@ -2,19 +2,17 @@
 
 Journalists log in with username, generated passphrase and TOTP code; the split-key
 session (DESIGN 4.6) lives in the ``tipbox_journalist_session`` cookie and its row. The
-inbox and admin pages come later.
+inbox, source pages and triage are in ``inbox`` and ``triage_views``.
 """
 
 from __future__ import annotations
 
-from contextlib import suppress
 from pathlib import Path
 
 from tipbox.config import MIB, Config
-from tipbox.crypto.errors import Rejected
-from tipbox.crypto.keys import PublicKeys, read_identity_file
 from tipbox.db import make_engine, make_session_factory
 from tipbox.journalist_auth import Argon2Gate
+from tipbox.startup import StartupError, checked_identity
 from tipbox.storage import FilesystemBlobStore
 from tipbox.web import TipboxFlask, create_web_app
 from tipbox.web.i18n import install_i18n
@@ -22,9 +20,10 @@ from tipbox.web.i18n import install_i18n
 from .hooks import install_request_hooks
 from .inbox import register_inbox_views
 from .state import EXTENSION, GATE_SLOTS, JournalistState
+from .triage_views import register_triage_views
 from .views import register_views
 
-__all__ = ["create_app", "wsgi"]
+__all__ = ["StartupError", "create_app", "wsgi"]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -33,29 +32,32 @@ MAX_REQUEST_BYTES = 1 * MIB
 
 
 def create_app(config: Config) -> TipboxFlask:
-    """Build the journalist app for the instance described by ``config``."""
+    """Build the journalist app for the instance described by ``config``.
+
+    Raises ``StartupError`` when ``keys/`` and the database disagree on the identity key,
+    or either is missing (``tipbox.startup``).
+    """
     app = create_web_app(__name__, "journalist", config, max_content_length=MAX_REQUEST_BYTES)
     engine = make_engine(config)
+    try:
+        identity = checked_identity(config, make_session_factory(engine, read_only=True))
+    except StartupError:
+        engine.dispose()  # no pooled connection outlives a refused start
+        raise
     app.extensions[EXTENSION] = JournalistState(
         config=config,
         engine=engine,
         db=make_session_factory(engine),
         gate=Argon2Gate(GATE_SLOTS),
         store=FilesystemBlobStore(config.blob_dir),
-        identity=_identity(config),
+        identity=identity,
     )
-    install_i18n(app, _HERE / "translations", ("en",))
+    install_i18n(app, _HERE / "translations")  # tipbox.web.i18n.LANGUAGES: en, ru, kk
     install_request_hooks(app)
     register_views(app)
     register_inbox_views(app)
+    register_triage_views(app)
     return app
-
-
-def _identity(config: Config) -> PublicKeys | None:
-    """The identity public key from ``keys/`` (the trust anchor), or None if unreadable."""
-    with suppress(OSError, Rejected):
-        return read_identity_file(config.keys_dir)
-    return None
 
 
 def wsgi() -> TipboxFlask:
