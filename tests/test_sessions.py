@@ -264,3 +264,16 @@ def test_arguments_are_checked(db: Session) -> None:
     cookie = _login(db, user)
     with pytest.raises(ValueError, match="timezone-aware"):
         sessions.load(db, "journalist", cookie, datetime(2024, 1, 1))
+
+
+def test_a_load_within_a_minute_writes_nothing(db: Session) -> None:
+    cookie = _login(db, _journalist(db))
+    first = sessions.load(db, "journalist", cookie, T0 + timedelta(seconds=1))
+    assert first is not None
+    db.commit()
+    assert _row(db, cookie).idle_expires_at == T0 + timedelta(seconds=IDLE)
+    sessions.load(db, "journalist", cookie, T0 + timedelta(seconds=59))
+    assert not db.dirty
+    assert _row(db, cookie).idle_expires_at == T0 + timedelta(seconds=IDLE)
+    sessions.load(db, "journalist", cookie, T0 + timedelta(seconds=60))
+    assert _row(db, cookie).idle_expires_at == T0 + timedelta(seconds=IDLE + 60)
