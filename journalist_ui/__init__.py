@@ -17,6 +17,7 @@ from tipbox.storage import FilesystemBlobStore
 from tipbox.web import TipboxFlask, create_web_app
 from tipbox.web.i18n import install_i18n
 
+from .admin import register_admin
 from .hooks import install_request_hooks
 from .inbox import register_inbox_views
 from .state import EXTENSION, GATE_SLOTS, JournalistState
@@ -57,6 +58,7 @@ def create_app(config: Config) -> TipboxFlask:
     register_views(app)
     register_inbox_views(app)
     register_triage_views(app)
+    register_admin(app)
     return app
 
 
