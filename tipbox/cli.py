@@ -21,6 +21,9 @@ import segno
 
 from tipbox import db, instance
 from tipbox.accounts import Credentials
+from tipbox.cli_journalists import journalist_group
+from tipbox.cli_keys import register as register_key_commands
+from tipbox.cli_retention import retention_group
 from tipbox.config import Config
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import PublicKeys
@@ -182,6 +185,10 @@ def keys_recovery_new(public_key_file: Path) -> None:
     click.echo("Copy only that file to the server: tipbox init --recovery-public-key FILE")
 
 
+# rotate, rewrap, retire, recover and status (docs/keys.md)
+register_key_commands(keys_group)
+
+
 # -- database and serving -----------------------------------------------------------------
 
 
@@ -310,6 +317,10 @@ def _serve_both(config: Config) -> None:
     failed = [proc.returncode for proc in procs if proc.returncode not in (0, -signal.SIGTERM)]
     if failed:
         raise click.ClickException("a server stopped with an error")
+
+
+cli.add_command(retention_group)
+cli.add_command(journalist_group)
 
 
 def main() -> None:

@@ -49,6 +49,10 @@ class Config:
     codename_kdf: Argon2Cost = CODENAME_KDF
     source_session_idle_seconds: int = 2 * 3600
     source_session_absolute_seconds: int = 6 * 3600
+    # The slowest source upload to wait for after a session ends (docs/keys.md): a browser
+    # post is checked when it has arrived, so a key's grace period must outlast the session
+    # that issued the form *and* an upload begun at its last moment. 18 h is 5.5 GiB at 85 kB/s.
+    slowest_upload_seconds: int = 18 * 3600
     journalist_session_idle_seconds: int = 30 * 60
     journalist_session_absolute_seconds: int = 12 * 3600
     # Source submissions (docs/source-app.md section 5).
@@ -91,8 +95,21 @@ class Config:
             max_files=_int(env, "TIPBOX_MAX_FILES", cfg.max_files),
             max_file_bytes=_int(env, "TIPBOX_MAX_FILE_MIB", cfg.max_file_bytes // MIB) * MIB,
             argon2_concurrency=_int(env, "TIPBOX_ARGON2_CONCURRENCY", cfg.argon2_concurrency),
+            slowest_upload_seconds=_int(
+                env, "TIPBOX_SLOWEST_UPLOAD_HOURS", cfg.slowest_upload_seconds // 3600
+            )
+            * 3600,
             demo=env.get("TIPBOX_DEMO", "") == "1",
         )
+
+    @property
+    def key_grace_seconds(self) -> int:
+        """How long a retiring newsroom key still accepts commits (DESIGN 4.5).
+
+        The source session's absolute lifetime (a form's item ids live in its session) plus
+        the slowest upload: built so that it always exceeds the session's lifetime.
+        """
+        return self.source_session_absolute_seconds + max(0, self.slowest_upload_seconds)
 
     @property
     def is_sqlite(self) -> bool:

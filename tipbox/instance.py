@@ -9,11 +9,11 @@ only in memory here and leave the process only inside grants and boxes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tipbox import directory, keyring, tagging
@@ -33,7 +33,8 @@ from tipbox.crypto.keys import (
     write_identity_files,
 )
 from tipbox.crypto.recovery import generate_recovery_secret, recovery_keypair
-from tipbox.models import DirectoryEntry, InstanceSettings, NewsroomKey
+from tipbox.models import DirectoryEntry, InstanceSettings, NewsroomKey, Wrap
+from tipbox.submissions import commits_accepted_until
 
 
 class AlreadyInitialised(Exception):  # noqa: N818 - a state, not an error class name
@@ -151,13 +152,23 @@ def _add_identity(session: Session, config: Config, name: str, identity: KeyPair
 
 @dataclass(frozen=True)
 class KeyInfo:
-    """One key as ``tipbox keys show`` and the admin key page list it."""
+    """One key as ``tipbox keys show|status`` and the admin key page list it.
+
+    For newsroom keys: ``wrapped_items``, how many items are still wrapped to the key
+    (None for other roles); ``retiring_since`` and ``commits_until`` (the end of its grace
+    period, when the report was given one) once it is retiring; ``retired_on`` once retired.
+    """
 
     role: Role
     status: Status
     fingerprint: str
     short_id: str
     created_on: date
+    key_id: bytes = b""
+    wrapped_items: int | None = None
+    retiring_since: datetime | None = None
+    commits_until: datetime | None = None
+    retired_on: date | None = None
 
 
 def check_identity_file(session: Session, keys_dir: Path) -> PublicKeys:
@@ -168,18 +179,47 @@ def check_identity_file(session: Session, keys_dir: Path) -> PublicKeys:
     return on_disk
 
 
-def key_report(session: Session, keys_dir: Path) -> list[KeyInfo]:
-    """Every identity, newsroom and recovery key, verified against the identity in ``keys/``."""
+def key_report(
+    session: Session, keys_dir: Path, *, grace_seconds: int | None = None
+) -> list[KeyInfo]:
+    """Every identity, newsroom, recovery and metadata key, verified against the identity in
+    ``keys/``, with the newsroom keys' lifecycle and how many items each still wraps.
+
+    ``grace_seconds`` (``Config.key_grace_seconds``) fills in ``commits_until``.
+    """
     identity = check_identity_file(session, keys_dir)
     created = {row.key_id: row.created_on for row in session.scalars(select(DirectoryEntry))}
+    lifecycle = {row.key_id: row for row in session.scalars(select(NewsroomKey))}
+    # One grouped count over the wraps' key index, newsroom keys only (not sources' keys).
+    newsroom_ids = select(DirectoryEntry.key_id).where(DirectoryEntry.role == int(Role.NEWSROOM))
+    counts = session.execute(
+        select(Wrap.key_id, func.count()).where(Wrap.key_id.in_(newsroom_ids)).group_by(Wrap.key_id)
+    )
+    wrapped: dict[bytes, int] = {key_id: count for key_id, count in counts}
     report = []
     for entry in directory.entries(session, identity):
         if entry.role == Role.JOURNALIST:
             continue
         public = entry.public
-        report.append(
-            KeyInfo(
-                entry.role, entry.status, public.fingerprint, public.short_id, created[entry.key_id]
-            )
+        info = KeyInfo(
+            entry.role,
+            entry.status,
+            public.fingerprint,
+            public.short_id,
+            created[entry.key_id],
+            key_id=entry.key_id,
         )
+        if entry.role == Role.NEWSROOM:
+            key = lifecycle.get(entry.key_id)
+            until = None
+            if key is not None and grace_seconds is not None:
+                until = commits_accepted_until(key, grace_seconds)
+            info = replace(
+                info,
+                wrapped_items=wrapped.get(entry.key_id, 0),
+                retiring_since=None if key is None else key.retiring_since,
+                commits_until=until,
+                retired_on=None if key is None else key.retired_on,
+            )
+        report.append(info)
     return report

@@ -17,6 +17,10 @@ Decisions are written down in ``docs/journalist-auth.md``. In short:
   is free it raises ``Busy`` before any work, and the web layer answers "busy" at once.
 - **The account is the session's.** The account functions take the journalist's internal id,
   which the web layer must take from the logged-in session, never from a form field.
+- **First login** (``complete_first_login``): an account on a temporary key from an admin
+  takes a new generated passphrase *and* a fresh key (``tipbox.journalists``); a
+  journalist's new key then awaits an admin's confirmation, and its session sees nothing
+  until then. ``change_passphrase`` refuses such an account (``FirstLoginRequired``).
 
 Every function runs in the caller's transaction and never commits. The caller commits
 **whatever the outcome**: a failed login records the failure. Time is passed in (``now``,
@@ -38,7 +42,7 @@ import pyotp
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from tipbox import audit, directory, sessions
+from tipbox import audit, directory, journalists, keyring, sessions
 from tipbox.config import Config
 from tipbox.crypto.codenames import SALT_BYTES
 from tipbox.crypto.errors import Rejected
@@ -51,6 +55,7 @@ from tipbox.crypto.journalist import (
     seal_seed_under_passphrase,
     unlock_with_keys,
 )
+from tipbox.crypto.keys import PublicKeys, Role, keypair_from_seed, new_seed
 from tipbox.crypto.passphrases import generate_passphrase
 from tipbox.models import Journalist
 
@@ -72,6 +77,11 @@ _DUMMY_SALT = bytes(SALT_BYTES)
 
 class Busy(Exception):  # noqa: N818 - a state, not an error class name
     """No Argon2id slot is free: the caller answers "busy, try again" at once."""
+
+
+class FirstLoginRequired(Exception):  # noqa: N818 - a state the web layer routes on
+    """The account is on a temporary key from an admin: ``complete_first_login`` replaces
+    passphrase and key together; a passphrase change alone would keep the admin's key."""
 
 
 class Argon2Gate:
@@ -105,7 +115,12 @@ class LoginOk:
     """A successful login: who, with what role, their key seed and the new session cookie.
 
     ``must_change_passphrase`` tells the web layer to send the journalist to the passphrase
-    page first (a temporary passphrase set by an admin).
+    page first (a temporary passphrase set by an admin); ``first_login`` that this page must
+    call ``complete_first_login`` (the key is an admin's temporary one).
+    ``awaiting_confirmation``: the key made at first login awaits an admin's confirmation;
+    the session holds its seed but nothing is granted to it yet, so the web layer shows
+    only the fingerprint (``journalists.pending_fingerprint``, from the session's seed)
+    and no content.
     """
 
     journalist_id: int
@@ -113,6 +128,8 @@ class LoginOk:
     key_seed: bytes = field(repr=False)
     cookie: str = field(repr=False)
     must_change_passphrase: bool
+    first_login: bool = False
+    awaiting_confirmation: bool = False
 
 
 # --- throttle ------------------------------------------------------------------------------
@@ -274,10 +291,11 @@ def authenticate(
 
 
 def _find(session: Session, username: str) -> Journalist | None:
-    """The active account named ``username`` that has a key, or None."""
+    """The account named ``username`` if it may log in (active, not removed, with a key or
+    a key awaiting confirmation: ``journalists.may_log_in``), or None."""
     query = select(Journalist).where(Journalist.username == username)
     row = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
-    if row is None or not row.is_active or row.key_id is None:
+    if row is None or not journalists.may_log_in(row):
         return None
     return row
 
@@ -304,14 +322,27 @@ class _Opened:
     keys: PassphraseKeys = field(repr=False)
 
 
+def _bound_public(session: Session, row: Journalist) -> PublicKeys:
+    """The public keys the account's seed box is bound to: those of its verified directory
+    entry, or of its key awaiting confirmation (no entry yet; used only to open the box,
+    whose authentication covers the binding, never to seal anything to)."""
+    if row.key_id is not None:
+        return directory.entry(session, directory.identity_public(session), row.key_id).public
+    pending = journalists.pending_public(row)
+    if pending is None:
+        raise Rejected("journalist.key: this account has no key")
+    return pending
+
+
 def _unlock(session: Session, row: Journalist, passphrase: str) -> _Opened | None:
     """Open the account's seed and TOTP secret, or None for a wrong passphrase.
 
-    The seed box is bound to the public keys of the account's verified directory entry.
+    The seed box is bound to the public keys of the account's verified directory entry, or
+    of its key awaiting confirmation.
     """
-    if row.key_id is None or row.seed_box is None or row.totp_box is None:
+    if row.seed_box is None or row.totp_box is None:
         raise Rejected("journalist.key: this account has no key")
-    public = directory.entry(session, directory.identity_public(session), row.key_id).public
+    public = _bound_public(session, row)
     record = JournalistKeyRecord(
         row.kdf_salt, row.kdf_opslimit, row.kdf_memlimit, row.verifier, row.seed_box
     )
@@ -345,7 +376,15 @@ def _start_session(
         config.journalist_session_absolute_seconds,
         now,
     )
-    return LoginOk(row.id, role, seed, cookie, row.must_change_passphrase)
+    return LoginOk(
+        row.id,
+        role,
+        seed,
+        cookie,
+        row.must_change_passphrase,
+        first_login=row.temporary_key,
+        awaiting_confirmation=row.pending_x25519 is not None,
+    )
 
 
 def logout(session: Session, cookie: str) -> bool:
@@ -417,6 +456,10 @@ def change_passphrase(
     the new passphrase with a fresh salt at the configured cost, so the key id and every
     grant stay valid. ``must_change_passphrase`` is cleared, and every other session of the
     account ends (all of them if ``keep_cookie`` is None).
+
+    Raises ``FirstLoginRequired`` (changing nothing) for an account on a temporary key
+    from an admin, once the passphrase is checked: that account takes a new key too, with
+    ``complete_first_login``.
     """
     _check_now(now)
     with gate.slot():
@@ -424,8 +467,10 @@ def change_passphrase(
         if found is None:
             return None
         row, opened = found
+        if row.temporary_key:
+            raise FirstLoginRequired()
         new = generate_passphrase()
-        _rebox(row, opened, new, config)
+        _rebox(row, opened.seed, opened.totp_secret, new, config)
         row.must_change_passphrase = False
         session.flush()
         sessions.destroy_all_for_user(
@@ -434,13 +479,70 @@ def change_passphrase(
         return new
 
 
+@dataclass(frozen=True)
+class FirstLoginDone:
+    """A completed first login: the new passphrase (shown once), the new session (its seed
+    is the new key's), the new key's fingerprint, and whether it is already confirmed (an
+    admin's) or awaits an admin's confirmation (a journalist's: show the fingerprint, to be
+    read out to an admin, and no content)."""
+
+    passphrase: str = field(repr=False)
+    login: LoginOk
+    fingerprint: str
+    confirmed: bool
+
+
+def complete_first_login(
+    session: Session,
+    config: Config,
+    journalist_id: int,
+    temporary_passphrase: str,
+    now: datetime,
+    *,
+    gate: Argon2Gate,
+) -> FirstLoginDone | None:
+    """Replace an admin's temporary passphrase **and key** with the journalist's own.
+
+    ``journalist_id`` **must come from the logged-in session**. The temporary passphrase is
+    checked (a wrong one counts as a failed login; a locked account is refused without
+    Argon2id; either way None). A fresh key seed is boxed, with the same TOTP secret, under
+    a new generated passphrase, and ``journalists.replace_temporary_key`` destroys the
+    temporary key's grants and entry: an admin's new key is signed and granted at once, a
+    journalist's awaits an admin's confirmation. Every session of the account ends (each
+    holds the temporary seed) and a new one starts with the new seed. ``ValueError`` for an
+    account that is not on a temporary key.
+    """
+    _check_now(now)
+    with gate.slot():
+        # Directory writers run one at a time (a rotation must not miss the new key), and
+        # of two first logins at once the second then finds the temporary key gone.
+        keyring.lock_directory(session)
+        found = _account_unlock(session, journalist_id, temporary_passphrase, now)
+        if found is None:
+            return None
+        row, opened = found
+        if not row.temporary_key or row.key_id is None:
+            raise ValueError("this account is not on a temporary key")
+        passphrase = generate_passphrase()
+        seed = new_seed()
+        new = keypair_from_seed(Role.JOURNALIST, seed)
+        _rebox(row, seed, opened.totp_secret, passphrase, config)
+        row.must_change_passphrase = False
+        audit.record(session, row.id, "journalist.first_login", username=row.username)
+        temporary = keypair_from_seed(Role.JOURNALIST, opened.seed)
+        confirmed = journalists.replace_temporary_key(session, row, temporary, new)
+        sessions.destroy_all_for_user(session, sessions.JOURNALIST, row.id)
+        started = _start_session(session, config, row, seed, now)
+        return FirstLoginDone(passphrase, started, new.public.fingerprint, confirmed)
+
+
 def _account_unlock(
     session: Session, journalist_id: int, passphrase: str, now: datetime
 ) -> tuple[Journalist, _Opened] | None:
     """The account and its opened secrets, or None (gone, inactive, locked, wrong passphrase;
     the last one recorded as a failure)."""
     row = session.get(Journalist, journalist_id, populate_existing=True)
-    if row is None or not row.is_active or row.key_id is None or is_locked(row, now):
+    if row is None or not journalists.may_log_in(row) or is_locked(row, now):
         return None
     opened = _unlock(session, row, passphrase)
     if opened is None:
@@ -449,17 +551,17 @@ def _account_unlock(
     return row, opened
 
 
-def _rebox(row: Journalist, opened: _Opened, passphrase: str, config: Config) -> None:
-    """Box the seed and the TOTP secret under ``passphrase`` (fresh salt, one Argon2id)."""
+def _rebox(row: Journalist, seed: bytes, totp_secret: str, passphrase: str, config: Config) -> None:
+    """Box ``seed`` and the TOTP secret under ``passphrase`` (fresh salt, one Argon2id)."""
     record, keys = seal_seed_under_passphrase(
-        row.public_id, passphrase, opened.seed, config.journalist_kdf
+        row.public_id, passphrase, seed, config.journalist_kdf
     )
     row.kdf_salt = record.salt
     row.kdf_opslimit = record.opslimit
     row.kdf_memlimit = record.memlimit
     row.verifier = record.verifier
     row.seed_box = record.seed_box
-    row.totp_box = box_totp(keys.totp_key, row.public_id, _decode_secret(opened.totp_secret))
+    row.totp_box = box_totp(keys.totp_key, row.public_id, _decode_secret(totp_secret))
 
 
 def _decode_secret(secret: str) -> bytes:

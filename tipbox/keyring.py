@@ -14,8 +14,8 @@ from tipbox.crypto.directory import Entry, Status
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.grants import make_grant, open_grant
 from tipbox.crypto.identity import sign_entry
-from tipbox.crypto.keys import KeyPair, PublicKeys, Role
-from tipbox.models import DirectoryEntry, Grant
+from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed
+from tipbox.models import DirectoryEntry, Grant, InstanceSettings
 
 
 def sign_into_directory(
@@ -77,3 +77,29 @@ def granted_seed(
         raise Rejected("grant.missing: no grant of this key to this grantee")
     granted_entry = directory.entry(session, identity, key_id)
     return open_grant(row.sealed_grant, grantee, role, key_id, granted_entry)
+
+
+def granted_keypair(
+    session: Session, identity: PublicKeys, grantee: KeyPair, role: Role, key_id: bytes
+) -> KeyPair:
+    """The key pair of ``key_id``, made from its seed as granted to ``grantee``."""
+    return keypair_from_seed(role, granted_seed(session, identity, grantee, role, key_id))
+
+
+def lock_directory(session: Session) -> InstanceSettings:
+    """Lock the settings row until the transaction ends, and read it afresh.
+
+    Whoever changes which keys exist or what they are (a rotation, a retirement, a
+    recovery) takes this first, so that such changes run one at a time (two rotations
+    cannot both make a key current) and each signs with the next serial. On SQLite the
+    write transaction already runs alone; ``FOR UPDATE`` is left out there.
+    """
+    row = session.scalars(
+        select(InstanceSettings)
+        .where(InstanceSettings.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if row is None:
+        raise directory.NotInitialised("no tipbox instance in this database: run `tipbox init`")
+    return row

@@ -104,6 +104,10 @@ SESSION_APPS = ("source", "journalist")
 WRAP_ALGORITHM = "x25519-sealedbox-v1"
 DEFAULT_LANGUAGES = "en,ru,kk"
 DEFAULT_RETENTION_DAYS = 90
+# The newsroom's logo as served to sources: a PNG re-encoded by tipbox.settings, and the
+# BLAKE2b hash of it that names it in its URL.
+MAX_LOGO_BYTES = 1024 * 1024
+LOGO_HASH_BYTES = 16
 
 
 def new_public_id() -> bytes:
@@ -172,7 +176,11 @@ class InstanceSettings(Base):
         _length_is("identity_key_id", KEY_ID_BYTES),
         _length_is("identity_x25519", PUBLIC_KEY_BYTES),
         _length_is("identity_ed25519", PUBLIC_KEY_BYTES),
+        # NULL is "off" (a CHECK passes on NULL).
         CheckConstraint("retention_days > 0", name="retention_days_positive"),
+        CheckConstraint(f"length(logo) <= {MAX_LOGO_BYTES}", name="logo_size"),
+        _length_is("logo_hash", LOGO_HASH_BYTES),
+        CheckConstraint("(logo IS NULL) = (logo_hash IS NULL)", name="logo_with_hash"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, default=1)
@@ -189,8 +197,14 @@ class InstanceSettings(Base):
     # The serial the next signed directory entry gets (docs/envelope.md 4).
     next_directory_serial: Mapped[int] = mapped_column(BigInteger, default=1)
     languages: Mapped[str] = mapped_column(Text, default=DEFAULT_LANGUAGES)
+    # Lowered upload limits ({"max_files": 3, ...}); a limit not named is the config's.
     limits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    retention_days: Mapped[int] = mapped_column(Integer, default=DEFAULT_RETENTION_DAYS)
+    files_accepted: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Sources with no activity for this many days are deleted; NULL: never (tipbox.retention).
+    retention_days: Mapped[int | None] = mapped_column(Integer, default=DEFAULT_RETENTION_DAYS)
+    # Deferred: every page reads this row, and only the logo's own URL needs the bytes.
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    logo_hash: Mapped[bytes | None] = mapped_column(LargeBinary(LOGO_HASH_BYTES))
     created_on: Mapped[date] = mapped_column(Date, default=today)
 
 
@@ -247,6 +261,20 @@ class Journalist(Base):
         _length_is("verifier", HASH_BYTES),
         _length_is("seed_box", SEED_BOX_BYTES),
         CheckConstraint("failed_login_count >= 0", name="failed_login_count"),
+        _length_is("pending_x25519", PUBLIC_KEY_BYTES),
+        _length_is("pending_ed25519", PUBLIC_KEY_BYTES),
+        CheckConstraint(
+            "(pending_x25519 IS NULL) = (pending_ed25519 IS NULL)", name="pending_pair"
+        ),
+        CheckConstraint("pending_x25519 IS NULL OR key_id IS NULL", name="pending_without_key"),
+        CheckConstraint(
+            "NOT temporary_key OR pending_x25519 IS NULL", name="temporary_not_pending"
+        ),
+        CheckConstraint(
+            "removed_on IS NULL OR (NOT is_active AND NOT is_admin AND key_id IS NULL"
+            " AND pending_x25519 IS NULL AND seed_box IS NULL AND totp_box IS NULL)",
+            name="removed_holds_nothing",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -256,12 +284,20 @@ class Journalist(Base):
     username: Mapped[str] = mapped_column(Text, unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # NULL while a reset is pending (DESIGN 4.5): the old key is gone, the new one not made.
+    # The verified key (its directory entry signed by the identity key). NULL while a key
+    # made at first login awaits an admin's confirmation (pending_*), and once removed.
     key_id: Mapped[bytes | None] = mapped_column(
         LargeBinary(KEY_ID_BYTES),
         ForeignKey("directory_entries.key_id", ondelete="SET NULL"),
         unique=True,
     )
+    # The key was made by an admin (add or reset): the first login replaces it, so that the
+    # admin never holds the final secret (DESIGN 4.5; docs/journalist-auth.md, first login).
+    temporary_key: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The public keys of the key made at first login, until an admin confirms it: no
+    # directory entry, no grants; the seed box is bound to them.
+    pending_x25519: Mapped[bytes | None] = mapped_column(LargeBinary(PUBLIC_KEY_BYTES))
+    pending_ed25519: Mapped[bytes | None] = mapped_column(LargeBinary(PUBLIC_KEY_BYTES))
     kdf_salt: Mapped[bytes] = mapped_column(LargeBinary(SALT_BYTES))
     kdf_opslimit: Mapped[int] = mapped_column(Integer)
     kdf_memlimit: Mapped[int] = mapped_column(BigInteger)
@@ -274,6 +310,9 @@ class Journalist(Base):
     failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_on: Mapped[date] = mapped_column(Date, default=today)
+    # The day the account was removed. The row stays, with no key, box or session left,
+    # as the actor of its audit events and the author of its replies and notes.
+    removed_on: Mapped[date | None] = mapped_column(Date)
 
 
 class Grant(Base):

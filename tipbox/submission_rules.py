@@ -24,7 +24,8 @@ class SubmissionRejected(Exception):  # noqa: N818 - a refusal the source sees, 
     language: ``empty``, ``message_too_long``, ``too_many_files``, ``file_too_large``,
     ``unknown_source``, ``bad_manifest``, ``wrong_source``, ``not_issued``, ``bad_kind``,
     ``stale_key``, ``bad_envelope``, ``bad_parts``, ``bad_blob``; the request class adds
-    ``unexpected_part`` and ``no_session``. The message never contains user content.
+    ``unexpected_part``, ``no_session`` and ``files_not_accepted`` (a file part when the
+    instance takes none). The message never contains user content.
     """
 
     def __init__(self, reason: str, status: int = 400) -> None:
@@ -36,17 +37,25 @@ class SubmissionRejected(Exception):  # noqa: N818 - a refusal the source sees, 
 
 @dataclass(frozen=True)
 class Limits:
-    """Submission limits (docs/source-app.md section 5).
+    """Submission limits (docs/source-app.md section 5): the configuration's, lowered by
+    the instance settings (``tipbox.settings.Settings.submission_limits``).
 
     ``key_grace_seconds``: how long after a newsroom key turned *retiring* a browser-made
-    envelope sealed to it is still accepted. A form cannot outlive the source's session
-    (its item ids live there), so the session's absolute lifetime is enough.
+    envelope sealed to it is still accepted: ``Config.key_grace_seconds``, the source
+    session's absolute lifetime (a form's item ids live there) plus the slowest upload
+    (the post is checked when it has arrived). Rotation retires a key only after it.
     """
 
     max_message_chars: int
     max_files: int
     max_file_bytes: int
     key_grace_seconds: int = 6 * 3600
+
+    @property
+    def accepts_files(self) -> bool:
+        """False when the instance takes messages only (``max_files`` 0: the settings'
+        "files accepted" is off), so a file is refused on either path."""
+        return self.max_files > 0
 
     @classmethod
     def from_config(cls, config: Config) -> Limits:
@@ -55,7 +64,7 @@ class Limits:
             max_message_chars=config.max_message_chars,
             max_files=config.max_files,
             max_file_bytes=config.max_file_bytes,
-            key_grace_seconds=config.source_session_absolute_seconds,
+            key_grace_seconds=config.key_grace_seconds,
         )
 
     @property

@@ -41,7 +41,15 @@ from tipbox.crypto.envelope import Kind
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import PublicKeys, Role
 from tipbox.items import NewItem, delete_blobs, source_for_update, store_items
-from tipbox.models import KIND_FILE, KIND_MESSAGE, Item, NewsroomKey, Source, new_public_id
+from tipbox.models import (
+    KIND_FILE,
+    KIND_MESSAGE,
+    DirectoryEntry,
+    Item,
+    NewsroomKey,
+    Source,
+    new_public_id,
+)
 from tipbox.storage import BlobStore
 from tipbox.submission_rules import Limits, SubmissionRejected, max_blob_bytes
 from tipbox.uploads import (
@@ -118,7 +126,11 @@ def accept_server_submission(
     try:
         has_message = _check_server_submission(source_public_id, message, uploads, limits)
         source = _source_for_update(session, source_public_id)
-        newsroom = directory.current_newsroom_key(session, identity)
+        current = directory.current_newsroom_key(session, identity)
+        # Locked and read again: the key must still accept commits when this one lands.
+        newsroom = newsroom_key_for_commit(session, identity, current.key_id, limits)
+        if newsroom is None:
+            raise SubmissionRejected("stale_key")
         items = [_file_item(upload, newsroom) for upload in uploads]
         if has_message:
             items.insert(0, _message_item(store, source_public_id, message, newsroom, written))
@@ -334,25 +346,62 @@ def _check_keys(
     session: Session, identity: PublicKeys, entries: Sequence[_ManifestItem], limits: Limits
 ) -> None:
     """Check 5: every wrap is for the current newsroom key, or a retiring one in its grace."""
-    for key_id in {entry.key_id for entry in entries}:
-        try:
-            entry = directory.entry(session, identity, key_id)
-        except Rejected:
-            raise SubmissionRejected("stale_key") from None
-        if entry.role != Role.NEWSROOM or not _accepts_commits(session, entry, limits):
+    # In a fixed order, so that two submissions never wait for each other's locks.
+    for key_id in sorted({entry.key_id for entry in entries}):
+        if newsroom_key_for_commit(session, identity, key_id, limits) is None:
             raise SubmissionRejected("stale_key")
 
 
-def _accepts_commits(session: Session, entry: Entry, limits: Limits) -> bool:
+def lock_newsroom_key(session: Session, key_id: bytes, *, exclusive: bool = False) -> None:
+    """Hold newsroom key ``key_id``'s commit lock until the transaction ends.
+
+    A submission holds it shared from the check that its key accepts commits to its
+    commit; a rotation's final sweep and ``retire`` hold it exclusively, so that no commit
+    to a retiring key lands after the sweep (docs/keys.md). On PostgreSQL it is a
+    transaction advisory lock: unlike ``FOR SHARE`` on the key's row, it needs no UPDATE
+    privilege for the source app's role. SQLite needs none: every write transaction begins
+    with ``BEGIN IMMEDIATE`` (``tipbox.db``), so it runs alone from its first statement.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    lock = int.from_bytes(key_id[:8], "big", signed=True)  # the bigint the function takes
+    take = func.pg_advisory_xact_lock if exclusive else func.pg_advisory_xact_lock_shared
+    session.execute(select(take(lock)))
+
+
+def commits_accepted_until(key: NewsroomKey, grace_seconds: int) -> datetime | None:
+    """When a retiring key's grace period ends (None: ``key`` is not retiring)."""
+    if key.retiring_since is None:
+        return None
+    return key.retiring_since + timedelta(seconds=grace_seconds)
+
+
+def newsroom_key_for_commit(
+    session: Session, identity: PublicKeys, key_id: bytes, limits: Limits
+) -> Entry | None:
+    """The verified newsroom key ``key_id`` if a commit may wrap to it now, else None.
+
+    It may when it is current, or retiring and within ``limits.key_grace_seconds``. The
+    key's commit lock is taken first and the key read afresh after it, so the answer holds
+    until this transaction ends.
+    """
+    lock_newsroom_key(session, key_id)
+    row = session.get(DirectoryEntry, key_id, populate_existing=True)
+    if row is None:
+        return None
+    try:
+        entry = directory.verified(row, identity)
+    except Rejected:
+        return None
+    if entry.role != Role.NEWSROOM:
+        return None
     if entry.status == Status.CURRENT:
-        return True
-    if entry.status != Status.RETIRING:
-        return False
-    row = session.get(NewsroomKey, entry.key_id)
-    if row is None or row.retiring_since is None:
-        return False
-    grace = timedelta(seconds=limits.key_grace_seconds)
-    return datetime.now(UTC) <= row.retiring_since + grace
+        return entry
+    key = session.get(NewsroomKey, key_id, populate_existing=True)
+    if entry.status != Status.RETIRING or key is None:
+        return None
+    until = commits_accepted_until(key, limits.key_grace_seconds)
+    return entry if until is not None and datetime.now(UTC) <= until else None
 
 
 def _check_envelopes(entries: Sequence[_ManifestItem]) -> None:

@@ -14,12 +14,11 @@ from tipbox.db import make_engine
 from tipbox.startup import StartupError
 from tipbox.storage import FilesystemBlobStore
 from tipbox.web import TipboxFlask, create_web_app
-from tipbox.web.i18n import install_i18n
 
 from .errors import install_source_error_handlers
 from .forms import ItemIdConverter
 from .hooks import install_request_hooks
-from .i18n import install_source_template_values
+from .i18n import install_source_i18n
 from .state import EXTENSION, build_state
 from .upload import SourceRequest, max_request_bytes
 from .views import register_views
@@ -52,9 +51,8 @@ def create_app(config: Config) -> TipboxFlask:
     app.request_class = SourceRequest
     app.extensions[EXTENSION] = source_state
     app.url_map.converters["item"] = ItemIdConverter
-    install_i18n(app, _HERE / "translations", source_state.languages)
+    install_source_i18n(app, _HERE / "translations", source_state.languages[0])
     install_request_hooks(app)
-    install_source_template_values(app)
     install_source_error_handlers(app)
     register_views(app)
     return app

@@ -13,7 +13,7 @@ from tipbox.web.errors import render_error, wants_json
 
 from . import session as source_session
 from .hooks import UPLOAD_ENDPOINT
-from .state import state
+from .state import current_limits
 from .texts import size_text
 from .upload import UploadRefused, discard_uploads
 from .views.submit import submit_page
@@ -55,7 +55,7 @@ def _too_large(error: RequestEntityTooLarge) -> Response:
     if isinstance(reason, str) and _on_submit_page():
         body, _ = submit_page(refused=reason, status=413)
         return _page(body, error)
-    limits = state().limits
+    limits = current_limits()
     body = render_template(
         "source/too_large.html",
         limits=limits,

@@ -3,7 +3,8 @@
 1. bound the body: only ``POST /submit`` may send more than a small form;
 2. open the split-key session from its cookie;
 3. turn away a request that needs a session and has none (before its body is read);
-4. for ``POST /submit``, tell the request class where uploads go (``UploadContext``);
+4. for ``POST /submit``, tell the request class where uploads go and the limits of the
+   instance settings (``UploadContext``), and bound the body by those limits;
 5. the CSRF check, which parses the form (and so streams and encrypts the uploads).
 
 Flask-WTF would run its check in a ``before_request`` function of its own, registered
@@ -21,15 +22,15 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from . import session as source_session
 from .access import need_of
-from .state import state
-from .upload import UPLOAD_CONTEXT_KEY, UploadContext, discard_uploads
+from .state import current_limits, state
+from .upload import UPLOAD_CONTEXT_KEY, UploadContext, discard_uploads, max_request_bytes
 from .views.codename import confirm_page
 
 # The endpoint that takes uploads; every other POST is a small form.
 UPLOAD_ENDPOINT = "submit.submit"
 FORM_MAX_BYTES = 64 * 1024
-# Endpoints that need neither the session nor the database.
-_PASSIVE = frozenset({"static", "web.static", "pages.healthz"})
+# Endpoints that need no session (the logo reads the database, but not the session).
+_PASSIVE = frozenset({"static", "web.static", "pages.healthz", "pages.logo"})
 
 
 def _prepare() -> ResponseReturnValue | None:
@@ -45,9 +46,12 @@ def _prepare() -> ResponseReturnValue | None:
         return turned_away
     current = source_session.current()
     if takes_uploads and current is not None:
-        st = state()
+        limits = current_limits()
+        # The app's MAX_CONTENT_LENGTH is the configuration's ceiling; the settings may
+        # allow less.
+        request.max_content_length = max_request_bytes(limits)
         request.environ[UPLOAD_CONTEXT_KEY] = UploadContext(
-            store=st.store, source_id=current.public_id, limits=st.limits
+            store=state().store, source_id=current.public_id, limits=limits
         )
     csrf: CSRFProtect = current_app.extensions["csrf"]
     try:

@@ -1,9 +1,14 @@
-"""What the source app holds for its lifetime, and the start-up checks that build it.
+"""What the source app holds for its lifetime, the start-up checks that build it, and the
+instance settings of the current request.
 
 One ``SourceState`` per app object, in ``app.extensions``: the identity public key read
 from ``keys/`` (and checked against the database), the database and blob store, the
-submission limits, the Argon2id budget and the browser script's integrity hash. Nothing
-here is a secret (DESIGN invariant 2).
+configuration's submission limits (the ceiling), the Argon2id budget and the browser
+script's integrity hash. Nothing here is a secret (DESIGN invariant 2).
+
+The instance settings (name, languages, limits, files accepted, logo) are read once per
+request, on first use, and kept on ``flask.g``: an admin's change shows on the next page in
+every process, with no cache to expire (docs/decisions.md, "Instance settings").
 """
 
 from __future__ import annotations
@@ -13,22 +18,24 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from tipbox import directory
 from tipbox.config import Config
 from tipbox.crypto.keys import PublicKeys
 from tipbox.db import make_session_factory
+from tipbox.settings import Settings
+from tipbox.settings import read as read_settings
 from tipbox.startup import checked_identity
 from tipbox.storage import BlobStore
 from tipbox.submission_rules import Limits
-from tipbox.web.i18n import LANGUAGES
 
 from .budget import Argon2Budget
 
 EXTENSION = "tipbox_source"
+# Where the current request's settings are kept on flask.g.
+_SETTINGS_KEY = "tipbox_source_settings"
 # The browser script, as the JS build names it in the vendor manifest.
 SCRIPT_NAME = "source.js"
 
@@ -37,7 +44,12 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SourceState:
-    """The source app's long-lived parts (no secret among them)."""
+    """The source app's long-lived parts (no secret among them).
+
+    ``limits`` are the configuration's, the most any request may be allowed (the app's
+    ``MAX_CONTENT_LENGTH`` is made from them); ``languages`` are those offered at start-up,
+    used only when the settings cannot be read. A request uses ``current_limits()``.
+    """
 
     config: Config
     identity: PublicKeys
@@ -57,13 +69,27 @@ def state() -> SourceState:
     return found
 
 
-def instance_languages(db_read: sessionmaker[Session]) -> tuple[str, ...]:
+def current_settings() -> Settings:
+    """The instance settings for the current request: read on first use, then kept."""
+    found = g.get(_SETTINGS_KEY)
+    if not isinstance(found, Settings):
+        st = state()
+        with st.db_read() as db:
+            found = read_settings(db, st.config)
+        setattr(g, _SETTINGS_KEY, found)
+    return found
+
+
+def current_limits() -> Limits:
+    """What a submission of the current request may hold: the configuration's limits,
+    lowered by the settings, with no file at all when files are not accepted."""
+    return current_settings().submission_limits
+
+
+def instance_languages(config: Config, db_read: sessionmaker[Session]) -> tuple[str, ...]:
     """The languages the instance offers that the app has catalogues for, in its order."""
     with db_read() as db:
-        configured = directory.settings(db).languages
-    wanted = [code.strip() for code in configured.split(",")]
-    chosen = tuple(code for code in wanted if code in LANGUAGES)
-    return chosen or LANGUAGES
+        return read_settings(db, config).languages
 
 
 def script_integrity(static_dir: Path) -> str | None:
@@ -105,6 +131,6 @@ def build_state(config: Config, engine: Engine, store: BlobStore, static_dir: Pa
         store=store,
         limits=Limits.from_config(config),
         budget=Argon2Budget(config.argon2_concurrency),
-        languages=instance_languages(db_read),
+        languages=instance_languages(config, db_read),
         script_integrity=script_integrity(static_dir),
     )

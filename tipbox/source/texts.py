@@ -37,6 +37,13 @@ def refusal_text(reason: str, limits: Limits) -> str:
                 limit=format_decimal(limits.max_message_chars),
             )
         )
+    if reason == "files_not_accepted" or (reason == "too_many_files" and not limits.accepts_files):
+        return str(
+            gettext(
+                "This newsroom accepts messages only, not files. "
+                "Write what you want to tell us in the message, and send it without files."
+            )
+        )
     if reason == "too_many_files":
         return str(
             gettext(

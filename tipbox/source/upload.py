@@ -9,7 +9,8 @@ field name the moment its headers arrive, before a byte of it is read:
   file; the part's end completes the blob and seals its meta;
 - ``blob<N>`` (browser path): a ``CiphertextUpload`` stores the browser's ciphertext as is;
 - anything else, or any file part in a request without an ``UploadContext`` (no source
-  session): 400, before anything is written.
+  session): 400, before anything is written; so is a ``files`` part, or a ``blob<N>``
+  part beyond the message's, when the limits accept no file (``files_not_accepted``).
 
 Text fields stay in memory, bounded by the message limit. No stream factory is ever used:
 the one handed to Werkzeug refuses, so a change in Werkzeug fails closed rather than
@@ -174,6 +175,8 @@ class _Router:
     def _server_part(self, context: UploadContext, part: File) -> _Part:
         if not part.filename:
             return _EmptyPart()
+        if not context.limits.accepts_files:
+            raise SubmissionRejected("files_not_accepted")
         if len(self.server) >= context.limits.max_files:
             raise SubmissionRejected("too_many_files")
         upload = EncryptingUpload(
@@ -190,9 +193,10 @@ class _Router:
     def _browser_part(self, context: UploadContext, part: File) -> _Part:
         if part.name in self.browser:
             raise SubmissionRejected("bad_parts")
-        # One message and max_files files at most.
+        # One message and max_files files at most (with files off, the message alone).
         if len(self.browser) > context.limits.max_files:
-            raise SubmissionRejected("too_many_files")
+            accepts = context.limits.accepts_files
+            raise SubmissionRejected("too_many_files" if accepts else "files_not_accepted")
         upload = CiphertextUpload(context.store, max_blob_bytes(context.limits))
         self.uploads.append(upload)
         self.browser[part.name] = upload

@@ -1,14 +1,15 @@
-"""Pages anyone may open: landing, key, logout and its advice, and the health check."""
+"""Pages anyone may open: landing (with the newsroom's logo), key, logout and its advice,
+and the health check."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, session, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, session, url_for
 
-from tipbox import directory
 from tipbox.db import transaction
+from tipbox.settings import logo_png
 
 from .. import session as source_session
-from ..state import state
+from ..state import current_settings, state
 
 bp = Blueprint("pages", __name__)
 
@@ -16,10 +17,29 @@ bp = Blueprint("pages", __name__)
 @bp.get("/")
 def index() -> str:
     """Landing: who runs this box, how to stay safe, and the two ways in."""
+    settings = current_settings()
+    logo = None if settings.logo_hash is None else url_for("pages.logo", digest=settings.logo_hash)
+    return render_template(
+        "source/index.html",
+        instance_name=settings.name,
+        description=settings.description,
+        logo_url=logo,
+    )
+
+
+@bp.get("/logo/<item:digest>.png")
+def logo(digest: bytes) -> Response:
+    """The newsroom's logo, named by its hash: a PNG that tipbox re-encoded (never the
+    upload itself). Any other hash, a replaced logo's included, is not found.
+
+    Cached no more than any other response (``Cache-Control: no-store``, DESIGN 2.9), so
+    that no browser cache holds a copy of the newsroom's logo.
+    """
     with state().db_read() as db:
-        settings = directory.settings(db)
-        name, description = settings.name, settings.description
-    return render_template("source/index.html", instance_name=name, description=description)
+        png = logo_png(db, digest)
+    if png is None:
+        abort(404)
+    return Response(png, mimetype="image/png")
 
 
 @bp.get("/key")

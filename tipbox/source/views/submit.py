@@ -30,7 +30,7 @@ from .. import session as source_session
 from ..access import needs
 from ..forms import MANIFEST_FIELD, MESSAGE_FIELD, is_browser_mode, unexpected_fields
 from ..session import ISSUED_PAGES_KEPT, SourceSession
-from ..state import state
+from ..state import current_limits, state
 from ..texts import refusal_text, size_text
 from ..upload import browser_parts, discard_uploads, server_uploads
 
@@ -49,10 +49,11 @@ def _newsroom_entry(db: Session, identity: PublicKeys) -> DirectoryEntry:
 def submit_page(*, refused: str | None = None, status: int = 200) -> tuple[str, int]:
     """The submit form with freshly issued item ids; with why, after a refusal."""
     st = state()
+    limits = current_limits()
     current = source_session.current()
     assert current is not None
     assert current.confirmed
-    fresh = [secrets.token_hex(ITEM_ID_BYTES) for _ in range(st.limits.max_files + 1)]
+    fresh = [secrets.token_hex(ITEM_ID_BYTES) for _ in range(limits.max_files + 1)]
     # The receipt survives reloads of /submit?sent=1 (the browser script's request follows
     # the 303 once before the page itself does); any other view of the form clears it.
     receipt = current.receipt if request.args.get("sent") == "1" and not refused else None
@@ -68,12 +69,12 @@ def submit_page(*, refused: str | None = None, status: int = 200) -> tuple[str, 
         identity_ed25519=(st.identity.ed25519 or b"").hex(),
         newsroom_entry=entry.entry.hex(),
         newsroom_signature=entry.signature.hex(),
-        limits=st.limits,
-        max_file_size=size_text(st.limits.max_file_bytes),
+        limits=limits,
+        max_file_size=size_text(limits.max_file_bytes),
         script_integrity=st.script_integrity,
         receipt=receipt,
         total_sent=total,
-        refused=None if refused is None else refusal_text(refused, st.limits),
+        refused=None if refused is None else refusal_text(refused, limits),
     )
     return page, status
 
@@ -107,6 +108,7 @@ def submit() -> Response | tuple[str, int]:
 def _accept(db: Session, current: SourceSession) -> Receipt:
     """Call the domain function for the path the post took (parse, then one call)."""
     st = state()
+    limits = current_limits()
     browser = is_browser_mode(request.form)
     if unexpected_fields(request.form, request.files, browser=browser):
         raise SubmissionRejected("unexpected_part")
@@ -119,7 +121,7 @@ def _accept(db: Session, current: SourceSession) -> Receipt:
             request.form.get(MANIFEST_FIELD, ""),
             browser_parts(request),
             [bytes.fromhex(item_id) for item_id in current.issued],
-            st.limits,
+            limits,
         )
     return accept_server_submission(
         db,
@@ -128,5 +130,5 @@ def _accept(db: Session, current: SourceSession) -> Receipt:
         current.public_id,
         request.form.get(MESSAGE_FIELD, ""),
         server_uploads(request),
-        st.limits,
+        limits,
     )
