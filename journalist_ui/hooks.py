@@ -4,7 +4,8 @@
    ``tipbox.web.create_web_app`` before these hooks, so Argon2id never runs before it);
 2. open the split-key session from its cookie;
 3. turn away a request without a session (to ``/login``, with a note when its session has
-   ended), and send a journalist who must change the passphrase to the account page.
+   ended), send a journalist whose new key awaits confirmation to the page that shows its
+   fingerprint, and one who must change the passphrase to the account page.
 
 After the view, the session cookie is set or cleared.
 """
@@ -17,14 +18,20 @@ from typing import TypeVar
 from flask import Flask, Response, current_app, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
+from tipbox.journalists import AccountState
+
 from . import session as journalist_session
 
 # Endpoints anyone may open (no session needed).
 PUBLIC = frozenset({"static", "web.static", "healthz", "login", "login_post", "logout"})
 # A view function with this attribute set to True needs no session either.
 PUBLIC_ATTRIBUTE = "tipbox_public"
-# What a journalist who must change the passphrase may still do.
+# What a journalist who must change the passphrase (first login: a temporary one from an
+# admin) may still do.
 MUST_CHANGE_ALLOWED = frozenset({"account", "change_passphrase", "logout"})
+# What a journalist whose new key awaits an admin's confirmation may do: see its
+# fingerprint, and log out. No content: nothing is granted to the key yet.
+AWAITING_ALLOWED = frozenset({"awaiting", "logout"})
 
 View = TypeVar("View", bound=Callable[..., object])
 
@@ -51,8 +58,14 @@ def _prepare() -> ResponseReturnValue | None:
     if current is None:
         ended = "1" if journalist_session.ended() else None
         return redirect(url_for("login", ended=ended), code=303)
+    if current.state == AccountState.AWAITING_CONFIRMATION:
+        if endpoint not in AWAITING_ALLOWED:
+            return redirect(url_for("awaiting"), code=303)
+        return None
     if current.must_change_passphrase and endpoint not in MUST_CHANGE_ALLOWED:
         return redirect(url_for("account"), code=303)
+    if endpoint == "awaiting":
+        return redirect(url_for("index"), code=303)
     return None
 
 

@@ -16,9 +16,10 @@ from typing import Any
 from flask import Response, g, request
 from sqlalchemy.orm import Session
 
-from tipbox import sessions
+from tipbox import journalists, sessions
 from tipbox.db import transaction
 from tipbox.journalist_auth import ROLE_ADMIN, ROLE_JOURNALIST
+from tipbox.journalists import AccountState
 from tipbox.models import Journalist
 from tipbox.web.cookies import cookie_policy
 
@@ -49,6 +50,9 @@ class JournalistSession:
     username: str
     must_change_passphrase: bool
     data: dict[str, Any] = field(repr=False)
+    # ACTIVE sees content; FIRST_LOGIN only the account page (to take a new passphrase and
+    # key); AWAITING_CONFIRMATION only the page with its key's fingerprint (hooks.py).
+    state: AccountState = AccountState.ACTIVE
 
     @property
     def totp_pending(self) -> str | None:
@@ -138,7 +142,7 @@ def _check(db: Session, cookie: str, opened: sessions.SessionData) -> Journalist
     if isinstance(user, bool) or not isinstance(user, int) or opened.key_seed is None:
         return None
     row = db.get(Journalist, user, populate_existing=True)
-    if row is None or not row.is_active or row.key_id is None:
+    if row is None or not journalists.may_log_in(row):
         return None
     role = ROLE_ADMIN if row.is_admin else ROLE_JOURNALIST
     if opened.role != role:
@@ -151,4 +155,5 @@ def _check(db: Session, cookie: str, opened: sessions.SessionData) -> Journalist
         username=row.username,
         must_change_passphrase=row.must_change_passphrase,
         data=dict(opened.data),
+        state=journalists.state_of(row),
     )

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from flask import Flask, Response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.exceptions import NotFound, ServiceUnavailable
 from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox import journalist_auth as auth
+from tipbox import journalists
 from tipbox.db import transaction
+from tipbox.journalists import AccountState
 
 from . import session as journalist_session
 from .qr import provisioning_uri, qr_svg
@@ -75,6 +77,8 @@ def login_post() -> str | BaseResponse:
         raise _busy() from None
     if found is None:
         return render_template("journalist/login.html", ended=False, failed=True)
+    if found.awaiting_confirmation:
+        return _redirect("awaiting")
     return _redirect("account" if found.must_change_passphrase else "index")
 
 
@@ -103,24 +107,55 @@ def account() -> str:
 
 
 def change_passphrase() -> str:
-    """Check the current passphrase and show the new generated one, once."""
+    """Check the current passphrase and show the new generated one, once.
+
+    On an admin's temporary passphrase (first login) the key is replaced too, and a
+    journalist's new key then awaits an admin's confirmation: the page says so and shows
+    its fingerprint.
+    """
     st, me = state(), _me()
     try:
         with transaction(st.db) as db:
-            new = auth.change_passphrase(
-                db,
-                st.config,
-                me.journalist_id,
-                _field("passphrase"),
-                utc_now(),
-                gate=st.gate,
-                keep_cookie=me.cookie,
-            )
+            if me.state == AccountState.FIRST_LOGIN:
+                done = auth.complete_first_login(
+                    db, st.config, me.journalist_id, _field("passphrase"), utc_now(), gate=st.gate
+                )
+                if done is not None:
+                    journalist_session.start(db, done.login.cookie)
+                    new: str | None = done.passphrase
+                else:
+                    new = None
+            else:
+                done = None
+                new = auth.change_passphrase(
+                    db,
+                    st.config,
+                    me.journalist_id,
+                    _field("passphrase"),
+                    utc_now(),
+                    gate=st.gate,
+                    keep_cookie=me.cookie,
+                )
     except auth.Busy:
         raise _busy() from None
     if new is None:
         return _account_page(error=_("The passphrase was not right. Nothing was changed."))
-    return render_template("journalist/new_passphrase.html", me=me, passphrase=new)
+    return render_template(
+        "journalist/new_passphrase.html",
+        me=me,
+        passphrase=new,
+        fingerprint=done.fingerprint if done is not None and not done.confirmed else None,
+    )
+
+
+def awaiting() -> str:
+    """What a journalist whose new key awaits an admin's confirmation sees: its fingerprint."""
+    me = _me()
+    with transaction(state().db) as db:
+        fingerprint = journalists.pending_fingerprint(db, me.journalist_id, me.seed)
+    if fingerprint is None:
+        raise NotFound()
+    return render_template("journalist/awaiting.html", me=me, fingerprint=fingerprint)
 
 
 def totp_begin() -> str:
@@ -178,6 +213,7 @@ def register_views(app: Flask) -> None:
     app.add_url_rule("/login", view_func=login_post, methods=["POST"])
     app.add_url_rule("/logout", view_func=logout, methods=["POST"])
     app.add_url_rule("/account", view_func=account, methods=["GET"])
+    app.add_url_rule("/awaiting", view_func=awaiting, methods=["GET"])
     app.add_url_rule("/account/passphrase", view_func=change_passphrase, methods=["POST"])
     app.add_url_rule("/account/totp/begin", view_func=totp_begin, methods=["POST"])
     app.add_url_rule("/account/totp/commit", view_func=totp_commit, methods=["POST"])

@@ -15,6 +15,8 @@ from tipbox.journalist_auth import ROLE_ADMIN
 
 from ..readers import me
 from .audit_views import register_audit_views
+from .journalists_views import register_journalists_views
+from .keys_views import register_keys_views
 
 URL_PREFIX = "/admin"
 
@@ -29,4 +31,6 @@ def register_admin(app: Flask) -> None:
     admin = Blueprint("admin", __name__, url_prefix=URL_PREFIX)
     admin.before_request(_admins_only)
     register_audit_views(admin)
+    register_journalists_views(admin)
+    register_keys_views(admin)
     app.register_blueprint(admin)

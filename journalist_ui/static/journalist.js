@@ -8,6 +8,12 @@
 //   a  select or unselect every source on the page
 "use strict";
 
+// The re-wrap progress page: press "Continue" for the admin, so a long re-wrap runs on.
+(function () {
+  const next = document.querySelector("form.rewrap-continue[data-auto]");
+  if (next) window.setTimeout(() => next.requestSubmit(), 300);
+})();
+
 (function () {
   const form = document.querySelector("form.bulk");
   if (!form) return;

@@ -83,7 +83,7 @@ def test_an_admin_reads_the_audit_log(
 ) -> None:
     admin = logged_in(app, db, instance)
     html = admin.get("/").get_data(as_text=True)
-    assert 'href="/admin/audit"' in html
+    assert 'href="/admin/journalists"' in html
     page = admin.get("/admin/audit").get_data(as_text=True)
     assert "<code>login.success</code>" in page
     assert "via=web" in page
