@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hmac
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from tipbox import directory, keyring
 from tipbox.crypto import envelope
+from tipbox.crypto.directory import Entry
 from tipbox.crypto.envelope import Kind
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.kdf import blake2b_256
@@ -174,12 +175,14 @@ def _rows(
         .order_by(Item.seq)
     ).all()
     wraps: dict[int, list[tuple[bytes, bytes]]] = {}
-    item_ids = [item.id for item, _, _ in found]
-    if item_ids and keys:
+    if found and keys:
+        # Joined on the same criteria rather than a list of item ids: a source with
+        # thousands of items would otherwise bind thousands of parameters, which
+        # PostgreSQL's generic plan for a prepared statement scans linearly.
         for item_id, key_id, wrap in session.execute(
-            select(Wrap.item_id, Wrap.key_id, Wrap.wrap).where(
-                Wrap.item_id.in_(item_ids), Wrap.key_id.in_(list(keys))
-            )
+            select(Wrap.item_id, Wrap.key_id, Wrap.wrap)
+            .join(Item, Item.id == Wrap.item_id)
+            .where(*criteria, Wrap.key_id.in_(list(keys)))
         ):
             wraps.setdefault(item_id, []).append((key_id, wrap))
     return [_Row(item, name, public_id, wraps.get(item.id, [])) for item, name, public_id in found]
@@ -231,9 +234,26 @@ def _decrypt_text(opened: _Opened, blob: bytes) -> str:
         raise Rejected("item: text is not valid UTF-8") from None
 
 
-def _signature_verifies(
-    session: Session, identity: PublicKeys, row: _Row, opened: _Opened, blob: bytes
-) -> bool:
+SignerLookup = Callable[[bytes], Entry | None]
+
+
+def _signers(session: Session, identity: PublicKeys) -> SignerLookup:
+    """A lookup of verified signer entries for one conversation: each entry is read and
+    its directory signature checked once, however many replies and notes it signed."""
+    found: dict[bytes, Entry | None] = {}
+
+    def lookup(key_id: bytes) -> Entry | None:
+        if key_id not in found:
+            try:
+                found[key_id] = directory.journalist_signer(session, identity, key_id)
+            except Rejected:
+                found[key_id] = None
+        return found[key_id]
+
+    return lookup
+
+
+def _signature_verifies(signer_of: SignerLookup, row: _Row, opened: _Opened, blob: bytes) -> bool:
     """Whether a reply's or note's signature verifies against its author's verified entry.
 
     The same rules as the source side (``tipbox.source_replies``), plus: the entry must be
@@ -242,8 +262,10 @@ def _signature_verifies(
     item = row.item
     if item.signer_key_id is None or item.signature is None or row.author_public_id is None:
         return False
+    signer = signer_of(item.signer_key_id)
+    if signer is None:
+        return False
     try:
-        signer = directory.journalist_signer(session, identity, item.signer_key_id)
         if signer.ed25519 is None or not hmac.compare_digest(
             signer.subject_id, row.author_public_id
         ):
@@ -266,9 +288,7 @@ def _damaged(row: _Row) -> ItemView:
     )
 
 
-def _view(
-    session: Session, store: BlobStore, identity: PublicKeys, row: _Row, opened: _Opened
-) -> ItemView:
+def _view(store: BlobStore, signer_of: SignerLookup, row: _Row, opened: _Opened) -> ItemView:
     """The view of an item whose wrap and meta opened; ``Rejected``/``OSError`` if damaged."""
     item = row.item
     base = ItemView(
@@ -281,22 +301,21 @@ def _view(
     blob = _read_text_blob(store, item)
     if opened.kind not in _SIGNED_KINDS:
         return replace(base, text=_decrypt_text(opened, blob))
-    if not _signature_verifies(session, identity, row, opened, blob):
+    if not _signature_verifies(signer_of, row, opened, blob):
         return replace(base, author=row.author, verified=False)
     return replace(base, author=row.author, verified=True, text=_decrypt_text(opened, blob))
 
 
 def _item_view(
-    session: Session,
     store: BlobStore,
-    identity: PublicKeys,
+    signer_of: SignerLookup,
     keys: Mapping[bytes, KeyPair],
     source_public_id: bytes,
     row: _Row,
 ) -> ItemView:
     try:
         opened = _open(row, source_public_id, keys)
-        return _view(session, store, identity, row, opened)
+        return _view(store, signer_of, row, opened)
     except (Rejected, OSError):  # a missing or unreadable blob is damage too
         return _damaged(row)
 
@@ -317,8 +336,9 @@ def conversation(
     """
     source = _source(session, source_public_id)
     keys = _newsroom_keys(session, identity, reader)
+    signer_of = _signers(session, identity)
     return [
-        _item_view(session, store, identity, keys, source.public_id, row)
+        _item_view(store, signer_of, keys, source.public_id, row)
         for row in _rows(session, keys, Item.source_id == source.id)
     ]
 
