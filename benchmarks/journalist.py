@@ -12,25 +12,37 @@ initialised with ``tipbox.instance.init_instance`` and the default ``Config`` (t
 Argon2id costs), blobs in a temporary folder, and the journalist app run as ``python -m
 tipbox.serve journalist`` with its default workers and threads.
 
-Seeding (``seed_inbox``): sources, items and wraps go straight into their tables with bulk
-inserts (SQLAlchemy Core ``insert`` with ``executemany``), in the columns ``tipbox.models``
-has today. The inbox never opens an item, a wrap or a blob, so the seeded rows hold random
-bytes of the right sizes (public ids, lookup hashes, X25519 keys, 1,064-byte sealed metas,
-80-byte wraps, 64-byte signatures) and name blobs that do not exist: opening one of those
-sources' pages would show damaged items. Everything else is as the app would write it:
-unique two-word designations drawn from the codename word list, every source with at least
-one item (so every source is listed) and the rest spread with a long tail, ``seq`` numbering
-per source with ``next_seq`` after it, kinds 1..4 (the first item a message; replies and
-notes signed by the admin's key id, replies also wrapped to the source's key), last activity
-spread over the past year, statuses, stars and assignees varied. PostgreSQL then gets a
-``VACUUM ANALYZE``, as autovacuum would have done in a database that grew to this size.
+Seeding (``seed_inbox``, each step timed): the admin is unlocked with their passphrase
+(``tipbox.accounts.unlock_journalist``, one Argon2id run) and opens the instance's metadata
+key as the app does (``tipbox.tagging.open_metadata_keys``). Sources, items and wraps go
+straight into their tables with bulk inserts (SQLAlchemy Core ``insert`` with
+``executemany``), in the columns ``tipbox.models`` has today. The inbox never opens an item,
+a wrap or a blob, so most seeded rows hold random bytes of the right sizes (public ids,
+lookup hashes, X25519 keys, 1,064-byte sealed metas, 80-byte wraps, 64-byte signatures) and
+name blobs that do not exist: their pages would show damaged items. The largest source's
+items are sealed for real instead (``envelope.seal_text``, replies and notes signed by the
+admin; files a sealed meta and a sparse blob of the right size, which the page checks but
+never reads), so that its page opens every one. Everything else is as the app would write
+it: unique two-word designations drawn from the codename word list, every source with at
+least one item (so every source is listed unless spam) and the rest spread with a long tail,
+``seq`` numbering per source with ``next_seq`` after it and ``last_source_seq`` at its
+newest message or file, kinds 1..4 (the first item a message; replies and notes signed by
+the admin's key id, replies also wrapped to the source's key), last activity spread over
+the past year. Triage: 5% spam, about half new, the rest over the other statuses; 5%
+starred; about 20% (only triaged sources) assigned to the admin; about half read by the
+admin up to their last item (``read_markers``, most triaged sources and a few new ones);
+30% tagged with 1 to 3 of 60 tags (English, Russian, Kazakh; a few written capitalised),
+sealed and indexed under the metadata key (``tipbox.crypto.tags``) as ``add_tag`` does.
+PostgreSQL then gets a ``VACUUM ANALYZE``, as autovacuum would have done in a database that
+grew to this size.
 
 1. Login: GET /login, then POST the admin's username, passphrase and a TOTP code (one
    Argon2id run at 256 MiB). The session cookie is shared by every client thread.
-2. Inbox: for each kind of inbox request (first page, a middle page, the last page, searches
-   by designation; each a row of ``inbox_requests``), a warm-up round and then ``N`` requests
-   from ``CLIENTS`` threads, each on its own keep-alive connection. Every answer must be a
-   200 listing exactly the rows the seeded data says it should.
+2. Inbox: for each kind of inbox request (each a row of ``inbox_requests``: first, middle
+   and last page; searches by designation and by tag; status spam and in review, starred,
+   unread, assigned to me, the most used tag; two sorts; a combination), a warm-up round and
+   then ``N`` requests from ``CLIENTS`` threads, each on its own keep-alive connection.
+   Every answer must be a 200 listing exactly the rows the seeded data says it should.
 3. Download: one file item, added to a seeded source through the server path's own code
    (``tipbox.uploads.EncryptingUpload`` and ``tipbox.submissions.accept_server_submission``:
    a real envelope, wrapped to the current newsroom key), with deterministic content (a
@@ -46,7 +58,15 @@ spread over the past year, statuses, stars and assignees varied. PostgreSQL then
    with ``envelope.decrypt_body`` and with raw libsodium secretstream (PyNaCl's
    ``crypto_secretstream_xchacha20poly1305_pull``, 64 KiB chunks, as benchmarks/crypto.py
    does), so the download's MB/s can be compared with raw decryption on the same machine in
-   the same run. Best of ``--repeat`` runs each.
+   the same run. Best of ``--repeat`` runs each. The file goes to another source than the
+   largest.
+4. Source page: the page of the largest source, which opens and decrypts every item, so
+   its cost grows with the items (reported apart, per item too): ``N / 10`` requests from
+   one client (what a journalist waits on an idle server), then from ``CLIENTS``, each
+   after a warm-up round. Each answer must be a 200 showing every item opened (none
+   damaged or unverified). The workers' peak RSS over these requests is reported (reset
+   first, as for the downloads). Opening the page marks the source read, which would change
+   what the inbox's unread rows list: hence after them.
 
 The clients run in this process, on the same machine as the server and PostgreSQL, so they
 compete for the same CPUs: the tables say how much CPU each side took.
@@ -87,11 +107,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from journalist_ui.listing import PAGE_SIZE
-from tipbox import directory, instance, models
-from tipbox.accounts import Credentials
+from tipbox import directory, instance
+from tipbox.accounts import Credentials, unlock_journalist
 from tipbox.config import Config
 from tipbox.crypto import envelope
-from tipbox.crypto.keys import PublicKeys, Role
+from tipbox.crypto.keys import KeyPair, PublicKeys, Role
+from tipbox.crypto.tags import MetadataKeys, normalise_tag, seal_tag, tag_index
 from tipbox.crypto.wordlist import words
 from tipbox.db import make_engine, make_session_factory, normalise_url, transaction, upgrade
 from tipbox.models import (
@@ -99,7 +120,12 @@ from tipbox.models import (
     KIND_MESSAGE,
     KIND_NOTE,
     KIND_REPLY,
+    SOURCE_STATUS_CLOSED,
+    SOURCE_STATUS_IN_REVIEW,
     SOURCE_STATUS_NEW,
+    SOURCE_STATUS_PUBLISHED,
+    SOURCE_STATUS_SPAM,
+    SOURCE_STATUS_VERIFIED,
     Base,
     Journalist,
 )
@@ -107,6 +133,8 @@ from tipbox.serve import KEEPALIVE_SECONDS, THREADS, default_workers
 from tipbox.storage import FilesystemBlobStore
 from tipbox.submission_rules import Limits
 from tipbox.submissions import accept_server_submission
+from tipbox.tagging import open_metadata_keys
+from tipbox.triage import NAME_OF_STATUS
 from tipbox.uploads import EncryptingUpload
 
 MIB = 1 << 20
@@ -246,23 +274,50 @@ def listed_rows(page: str) -> int:
 class SeededSource:
     """What the inbox shows of a seeded source (to know what each page must list)."""
 
+    id: int  # its row id
     public_id: bytes
     designation: str
     last_active_on: datetime.date
     status: int
     starred: bool
-    assigned: bool
-    items: int
+    assigned: bool  # to the admin
+    items: int  # its next_seq is one more
+    last_source_seq: int  # the seq of its newest message or file
+    read: bool  # the admin's read marker is at its last item
+    tags: tuple[str, ...]  # as written on it (display form)
+
+    @property
+    def listed(self) -> bool:
+        """In the inbox when no status is asked for: every status but spam."""
+        return self.status != SOURCE_STATUS_SPAM
+
+    @property
+    def unread(self) -> bool:
+        """Unread for the admin: its newest message or file is past the read marker."""
+        return self.last_source_seq > (self.items if self.read else 0)
+
+    def has_tag(self, text: str) -> bool:
+        """Whether ``text`` is one of its tags, as the blind index matches (case-folded)."""
+        try:
+            wanted = normalise_tag(text).casefold()
+        except ValueError:
+            return False
+        return any(tag.casefold() == wanted for tag in self.tags)
 
 
 @dataclass(frozen=True)
 class Seeded:
-    """What ``seed_inbox`` put in the database, and how long it took."""
+    """What ``seed_inbox`` put in the database, and how long each step took."""
 
     sources: list[SeededSource]
     kinds: Counter[int]
     wraps: int
-    seconds: float
+    sealed: SeededSource  # the source whose items are sealed for real (the largest)
+    steps: dict[str, float]  # seconds per step, in order
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.steps.values())
 
 
 def items_per_source(n_sources: int, n_items: int, rng: random.Random) -> list[int]:
@@ -285,27 +340,72 @@ def designations(n: int, rng: random.Random) -> list[str]:
 LATER_KINDS = [KIND_MESSAGE, KIND_FILE, KIND_REPLY, KIND_NOTE]
 LATER_KIND_WEIGHTS = [70, 15, 10, 5]
 SEEDED_TABLES = ("sources", "items", "wraps")
+# Triage: 5% spam, about half new, the rest spread over the other statuses.
+STATUS_WEIGHTS: Mapping[int, float] = {
+    SOURCE_STATUS_NEW: 45.0,
+    SOURCE_STATUS_IN_REVIEW: 12.5,
+    SOURCE_STATUS_VERIFIED: 12.5,
+    SOURCE_STATUS_PUBLISHED: 12.5,
+    SOURCE_STATUS_CLOSED: 12.5,
+    SOURCE_STATUS_SPAM: 5.0,
+}
+STARRED_SHARE = 0.05
+# Assigned to the admin: sources past triage (neither new nor spam), 40% of them (~20%).
+ASSIGNED_SHARE = 0.4
+# Read by the admin up to the last item: most triaged sources, few new ones (~half).
+READ_SHARE_NEW = 0.2
+READ_SHARE_TRIAGED = 0.8
+TAGGED_SHARE = 0.3  # of sources, with 1 to 3 tags each
+# 60 tags a newsroom might use, most used first (Zipf weights), in the scripts of the
+# app's languages (English, Russian, Kazakh).
+TAGS = (
+    "ministry", "суд", "needs lawyer", "procurement", "выборы", "health", "police",
+    "коррупция", "follow up", "energy", "әкімдік", "courts", "banking", "offshore",
+    "нефть", "whistleblower", "environment", "military", "госзакупки", "prisons",
+    "legal review", "mining", "таможня", "schools", "housing", "мұнай", "transport",
+    "customs", "налоги", "tax", "land", "здравоохранение", "pharma", "tobacco", "жер",
+    "telecom", "surveillance", "образование", "migration", "labour", "армия",
+    "agriculture", "сайлау", "sports", "media", "полиция", "church", "local government",
+    "министерство", "oil and gas", "construction", "urgent", "санкции", "water",
+    "verified docs", "приватизация", "shell companies", "денсаулық", "leak", "budget",
+)  # fmt: skip
+TAG_WEIGHTS = [1 / rank for rank in range(1, len(TAGS) + 1)]
+CAPITALISED_SHARE = 0.1  # a tag first written "Ministry" on a source is the same tag
 
 
-def seeded_statuses() -> tuple[list[int], list[float]]:
-    """The triage statuses seeded sources get, and their weights: half new, the rest spread
-    over the others. Never spam (where spam is a status), so that every seeded source is in
-    the default listing; a spam share belongs with a spam filter's row in ``inbox_requests``.
-    Read from ``tipbox.models`` at run time, as the set of statuses is being reworked."""
-    statuses = [int(s) for s in getattr(models, "SOURCE_STATUSES", (0, 1, 2))]
-    spam = getattr(models, "SOURCE_STATUS_SPAM", None)
-    others = [s for s in statuses if s not in (SOURCE_STATUS_NEW, spam)]
-    return [SOURCE_STATUS_NEW, *others], [50.0] + [50.0 / len(others)] * len(others)
+def file_size_of(rng: random.Random) -> int:
+    """A file's size: a few kilobytes to hundreds of megabytes."""
+    return min(int(rng.lognormvariate(12.5, 2.0)), 500 * MIB)
 
 
 def blob_size_of(kind: int, rng: random.Random) -> int:
     """A plausible blob size: short texts for messages, replies and notes; files of a few
     kilobytes to hundreds of megabytes."""
-    if kind == KIND_FILE:
-        content = min(int(rng.lognormvariate(12.5, 2.0)), 500 * MIB)
-    else:
-        content = rng.randrange(40, 4000)
+    content = file_size_of(rng) if kind == KIND_FILE else rng.randrange(40, 4000)
     return envelope.blob_length(content)
+
+
+def text_of(rng: random.Random) -> str:
+    """A message, reply or note of 40 to 4,000 characters (words of the codename list)."""
+    wordlist = words()
+    length = rng.randrange(40, 4000)
+    written = ""
+    while len(written) < length:
+        written += rng.choice(wordlist) + " "
+    return written[:length].strip() + "."
+
+
+def drawn_tags(rng: random.Random) -> tuple[str, ...]:
+    """The tags of one source: none for most, else 1 to 3 distinct ones."""
+    if rng.random() >= TAGGED_SHARE:
+        return ()
+    chosen: list[str] = []
+    for _ in range(rng.randint(1, 3)):
+        tag = rng.choices(TAGS, TAG_WEIGHTS)[0]
+        while tag in chosen:
+            tag = rng.choices(TAGS, TAG_WEIGHTS)[0]
+        chosen.append(tag)
+    return tuple(t[:1].upper() + t[1:] if rng.random() < CAPITALISED_SHARE else t for t in chosen)
 
 
 def table(name: str) -> Table:
@@ -321,36 +421,122 @@ def next_ids(engine: Engine) -> dict[str, int]:
         }
 
 
-def seed_inbox(engine: Engine, n_sources: int, n_items: int, rng: random.Random) -> Seeded:
-    """Insert ``n_sources`` sources with ``n_items`` items between them, and their wraps.
+@dataclass(frozen=True)
+class AdminKeys:
+    """The admin as the seeding sees them: row and key ids, key pair, metadata keys."""
+
+    id: int
+    key_id: bytes
+    keypair: KeyPair
+    metadata: MetadataKeys
+    newsroom_key_id: bytes
+    newsroom_x25519: bytes
+
+
+def open_admin(engine: Engine, admin: Credentials) -> AdminKeys:
+    """Unlock the admin with their passphrase (one Argon2id run) and open the instance's
+    metadata key as the app does for an admin (``tagging.open_metadata_keys``)."""
+    with transaction(make_session_factory(engine)) as session:
+        identity = directory.identity_public(session)
+        newsroom = directory.current_newsroom_key(session, identity)
+        row = session.scalars(select(Journalist).where(Journalist.username == admin.username)).one()
+        if not row.is_admin or row.key_id is None:
+            raise RuntimeError("the instance has no admin with a key")
+        keypair = unlock_journalist(session, identity, row, admin.passphrase).keypair
+        keys = open_metadata_keys(session, identity, keypair, is_admin=True)
+        if keys is None:
+            raise RuntimeError("the admin could not open the metadata key")
+        return AdminKeys(row.id, row.key_id, keypair, keys, newsroom.key_id, newsroom.x25519)
+
+
+def sealed_item(
+    store: FilesystemBlobStore,
+    admin: AdminKeys,
+    kind: int,
+    source: tuple[bytes, bytes],
+    item_public_id: bytes,
+    rng: random.Random,
+) -> tuple[dict[str, Any], dict[bytes, bytes]]:
+    """A real item of ``source`` (public id, X25519 key): its row's encrypted columns, with
+    its blob written to ``store``, and its wraps. Replies and notes are signed by the admin.
+    A file's blob is a sparse file of the right size: the source page checks a file's size
+    and never reads it (only a download does)."""
+    source_public_id, source_x25519 = source
+    recipients = {admin.newsroom_key_id: admin.newsroom_x25519}
+    blob_id = store.new_id()
+    if kind == KIND_FILE:
+        size = file_size_of(rng)
+        content_key = envelope.new_content_key()
+        ad = envelope.additional_data(envelope.Kind.FILE, source_public_id, item_public_id)
+        meta = envelope.Meta(f"document {item_public_id.hex()[:8]}.pdf", "application/pdf", size)
+        with store.writer(blob_id) as out:
+            out.truncate(envelope.blob_length(size))
+        columns = {
+            "blob_size": envelope.blob_length(size),
+            "sealed_meta": envelope.seal_meta(content_key, ad, meta),
+            "signature": None,
+        }
+        wraps = {key_id: envelope.wrap_key(content_key, x) for key_id, x in recipients.items()}
+        return {"blob_id": blob_id, **columns}, wraps
+    if kind == KIND_REPLY:
+        source_key = PublicKeys(Role.SOURCE, source_x25519)
+        recipients[source_key.key_id] = source_key.x25519
+    signed = kind in (KIND_REPLY, KIND_NOTE)
+    sealed = envelope.seal_text(
+        envelope.Kind(kind),
+        source_public_id,
+        item_public_id,
+        text_of(rng),
+        recipients,
+        signing_key=admin.keypair.signing_key if signed else None,
+    )
+    with store.writer(blob_id) as out:
+        out.write(sealed.blob)
+    columns = {
+        "blob_size": len(sealed.blob),
+        "sealed_meta": sealed.sealed_meta,
+        "signature": sealed.signature,
+    }
+    return {"blob_id": blob_id, **columns}, dict(sealed.wraps)
+
+
+def seed_inbox(
+    engine: Engine,
+    store: FilesystemBlobStore,
+    admin_credentials: Credentials,
+    n_sources: int,
+    n_items: int,
+    rng: random.Random,
+) -> Seeded:
+    """Insert ``n_sources`` sources with ``n_items`` items between them, their wraps, the
+    admin's read markers and the sources' tags; each step timed.
 
     Bulk Core inserts with explicit primary keys (so that items can name their source and
     wraps their item without reading anything back), in batches, in one transaction; on
     PostgreSQL the id sequences are moved past them and the tables vacuumed and analysed.
     Rows are made with every column the app may know and cut to the columns the models have
-    when it runs (``spam`` went, ``last_source_seq`` came with migration 0002); a column not
-    made here gets its default. More (tags, read markers) can be seeded here from ``rng``.
+    when it runs; a column not made here gets its default. The largest source's items are
+    sealed for real (``sealed_item``), so that its page decrypts every one of them.
     """
+    steps: dict[str, float] = {}
     start = time.perf_counter()
-    with transaction(make_session_factory(engine)) as session:
-        identity = directory.identity_public(session)
-        newsroom_key_id = directory.current_newsroom_key(session, identity).key_id
-        admin = session.scalars(select(Journalist).where(Journalist.is_admin)).first()
-        if admin is None or admin.key_id is None:
-            raise RuntimeError("the instance has no admin with a key")
-        admin_id, admin_key_id = admin.id, admin.key_id
+    admin = open_admin(engine, admin_credentials)
+    steps["unlock the admin (Argon2id), open the metadata key"] = time.perf_counter() - start
     ids = next_ids(engine)
     today = datetime.datetime.now(datetime.UTC).date()
-    statuses, status_weights = seeded_statuses()
+    statuses, status_weights = list(STATUS_WEIGHTS), list(STATUS_WEIGHTS.values())
     counts = items_per_source(n_sources, n_items, rng)
     names = designations(n_sources, rng)
+    largest = counts.index(max(counts))
     seeded: list[SeededSource] = []
     kinds: Counter[int] = Counter()
     wraps = 0
+    sealing = 0.0  # seconds spent sealing the largest source's items
     # Sources first: items name them, wraps name items.
     batches: dict[str, list[dict[str, Any]]] = {name: [] for name in SEEDED_TABLES}
     sources_rows, item_rows, wrap_rows = batches.values()
     columns = {name: set(table(name).c.keys()) for name in SEEDED_TABLES}
+    start = time.perf_counter()
     with engine.begin() as conn:
 
         def flush(force: bool = False) -> None:
@@ -373,29 +559,27 @@ def seed_inbox(engine: Engine, n_sources: int, n_items: int, rng: random.Random)
             last_active = today - datetime.timedelta(days=rng.randrange(365))
             created = last_active - datetime.timedelta(days=rng.randrange(90))
             status = rng.choices(statuses, status_weights)[0]
-            starred = rng.random() < 0.1
-            assigned = status != SOURCE_STATUS_NEW and rng.random() < 0.5
-            sources_rows.append(
-                {
-                    "id": source_id,
-                    "public_id": public_id,
-                    "lookup_hash": rng.randbytes(32),
-                    "x25519": x25519,
-                    "designation": designation,
-                    "created_on": created,
-                    "last_active_on": last_active,
-                    "next_seq": count + 1,
-                    "last_source_seq": 0,  # set below, once the kinds are drawn
-                    "status": status,
-                    "starred": starred,
-                    "spam": False,
-                    "assignee_id": admin_id if assigned else None,
-                }
-            )
-            seeded.append(
-                SeededSource(public_id, designation, last_active, status, starred, assigned, count)
-            )
-            source_row = sources_rows[-1]
+            starred = rng.random() < STARRED_SHARE
+            triaged = status not in (SOURCE_STATUS_NEW, SOURCE_STATUS_SPAM)
+            assigned = triaged and rng.random() < ASSIGNED_SHARE
+            new = status == SOURCE_STATUS_NEW
+            read = rng.random() < (READ_SHARE_NEW if new else READ_SHARE_TRIAGED)
+            tags = drawn_tags(rng)
+            source_row: dict[str, Any] = {
+                "id": source_id,
+                "public_id": public_id,
+                "lookup_hash": rng.randbytes(32),
+                "x25519": x25519,
+                "designation": designation,
+                "created_on": created,
+                "last_active_on": last_active,
+                "next_seq": count + 1,
+                "last_source_seq": 0,  # set below, once the kinds are drawn
+                "status": status,
+                "starred": starred,
+                "assignee_id": admin.id if assigned else None,
+            }
+            sources_rows.append(source_row)
             span = (last_active - created).days
             days = sorted(rng.randrange(span + 1) for _ in range(count - 1))
             for seq in range(1, count + 1):
@@ -406,35 +590,64 @@ def seed_inbox(engine: Engine, n_sources: int, n_items: int, rng: random.Random)
                 item_id = ids["items"] + sum(kinds.values())
                 kinds[kind] += 1
                 day = last_active if seq == count else created + datetime.timedelta(days[seq - 1])
+                item_public_id = rng.randbytes(16)
+                if index == largest:
+                    sealing_start = time.perf_counter()
+                    real, item_wraps = sealed_item(
+                        store, admin, kind, (public_id, x25519), item_public_id, rng
+                    )
+                    sealing += time.perf_counter() - sealing_start
+                else:
+                    real = {
+                        "blob_id": rng.randbytes(16).hex(),
+                        "blob_size": blob_size_of(kind, rng),
+                        "sealed_meta": rng.randbytes(envelope.SEALED_META_BYTES),
+                        "signature": rng.randbytes(envelope.SIGNATURE_BYTES) if signed else None,
+                    }
+                    recipients = [admin.newsroom_key_id]
+                    if kind == KIND_REPLY:
+                        recipients.append(source_key_id)
+                    item_wraps = {k: rng.randbytes(envelope.WRAP_BYTES) for k in recipients}
                 item_rows.append(
                     {
                         "id": item_id,
-                        "public_id": rng.randbytes(16),
+                        "public_id": item_public_id,
                         "source_id": source_id,
                         "seq": seq,
                         "kind": kind,
                         "version": envelope.VERSION,
-                        "blob_id": rng.randbytes(16).hex(),
-                        "blob_size": blob_size_of(kind, rng),
-                        "sealed_meta": rng.randbytes(envelope.SEALED_META_BYTES),
-                        "signer_key_id": admin_key_id if signed else None,
-                        "signature": rng.randbytes(envelope.SIGNATURE_BYTES) if signed else None,
-                        "author_journalist_id": admin_id if signed else None,
+                        "signer_key_id": admin.key_id if signed else None,
+                        "author_journalist_id": admin.id if signed else None,
                         "created_on": day,
+                        **real,
                     }
                 )
-                recipients = [newsroom_key_id] + ([source_key_id] if kind == KIND_REPLY else [])
-                for key_id in recipients:
+                for key_id, wrap in item_wraps.items():
                     wrap_rows.append(
                         {
                             "id": ids["wraps"] + wraps,
                             "item_id": item_id,
                             "key_id": key_id,
                             "algorithm": envelope.WRAP_ALGORITHM,
-                            "wrap": rng.randbytes(envelope.WRAP_BYTES),
+                            "wrap": wrap,
                         }
                     )
                     wraps += 1
+            seeded.append(
+                SeededSource(
+                    source_id,
+                    public_id,
+                    designation,
+                    last_active,
+                    status,
+                    starred,
+                    assigned,
+                    count,
+                    source_row["last_source_seq"],
+                    read,
+                    tags,
+                )
+            )
             flush()
         flush(force=True)
         if conn.dialect.name == "postgresql":
@@ -445,10 +658,56 @@ def seed_inbox(engine: Engine, n_sources: int, n_items: int, rng: random.Random)
                         f" (SELECT max(id) FROM {name}))"
                     )
                 )
+    steps["sources, items, wraps (bulk insert)"] = time.perf_counter() - start - sealing
+    steps[f"the largest source's {counts[largest]:,} items, sealed for real"] = sealing
+    start = time.perf_counter()
+    insert_read_markers(engine, admin.id, seeded)
+    steps["read markers (bulk insert)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    insert_tags(engine, admin.metadata, seeded)
+    steps["tags, sealed and indexed (bulk insert)"] = time.perf_counter() - start
     if engine.dialect.name == "postgresql":
+        start = time.perf_counter()
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE sources, items, wraps")
-    return Seeded(seeded, kinds, wraps, time.perf_counter() - start)
+            conn.exec_driver_sql(f"VACUUM ANALYZE {', '.join(VACUUMED_TABLES)}")
+        steps["VACUUM ANALYZE"] = time.perf_counter() - start
+    return Seeded(seeded, kinds, wraps, seeded[largest], steps)
+
+
+VACUUMED_TABLES = (*SEEDED_TABLES, "read_markers", "source_tags")
+
+
+def insert_read_markers(engine: Engine, journalist_id: int, seeded: list[SeededSource]) -> None:
+    """The journalist's read markers: each source read is read up to its last item
+    (``seen_seq = next_seq - 1``), as opening its page or "mark read" leaves it."""
+    rows = [
+        {"journalist_id": journalist_id, "source_id": s.id, "seen_seq": s.items}
+        for s in seeded
+        if s.read
+    ]
+    with engine.begin() as conn:
+        for at in range(0, len(rows), INSERT_BATCH):
+            conn.execute(insert(table("read_markers")), rows[at : at + INSERT_BATCH])
+
+
+def insert_tags(engine: Engine, keys: MetadataKeys, seeded: list[SeededSource]) -> None:
+    """The sources' tags as ``tagging.add_tag`` writes them (sealed under the metadata key,
+    bound to the source, with the blind index of the tag), in bulk."""
+    rows = []
+    for source in seeded:
+        for written in source.tags:
+            shown = normalise_tag(written)
+            rows.append(
+                {
+                    "source_id": source.id,
+                    "key_id": keys.key_id,
+                    "blind_index": tag_index(keys, shown),
+                    "sealed_tag": seal_tag(keys, source.public_id, shown),
+                }
+            )
+    with engine.begin() as conn:
+        for at in range(0, len(rows), INSERT_BATCH):
+            conn.execute(insert(table("source_tags")), rows[at : at + INSERT_BATCH])
 
 
 # --------------------------------------------------------------------------- the server
@@ -648,31 +907,43 @@ def log_in(port: int, admin: Credentials) -> tuple[dict[str, str], float]:
 
 @dataclass(frozen=True)
 class Variant:
-    """One inbox URL and how many rows its page must list."""
+    """One URL and how many rows its answer must show (``count`` counts them): the table
+    rows of an inbox page, or the items of a source page that opened."""
 
     path: str
     rows: int
+    count: Callable[[str], int] = listed_rows
 
 
 @dataclass(frozen=True)
 class InboxRequest:
-    """One kind of inbox request: the URLs it goes through in turn."""
+    """One kind of request: the URLs it goes through in turn, from ``clients`` threads.
+    ``share`` scales the plan's requests per row; a source page is reported apart."""
 
     label: str
     variants: list[Variant]
+    source_page: bool = False
+    share: float = 1.0
+    clients: int = CLIENTS
 
 
 def rows_on_page(matching: int, page: int) -> int:
     return max(0, min(PAGE_SIZE, matching - (page - 1) * PAGE_SIZE))
 
 
+def not_spam(source: SeededSource) -> bool:
+    """In the inbox when no status is asked for."""
+    return source.listed
+
+
 def inbox_variant(
     seeded: list[SeededSource],
     params: Mapping[str, str],
-    matches: Callable[[SeededSource], bool] = lambda _: True,
+    matches: Callable[[SeededSource], bool] = not_spam,
 ) -> Variant:
     """The URL of ``params`` and the rows it lists: the page's share of the seeded sources
-    that ``matches`` (what the query parameters should select)."""
+    that ``matches`` (what the query parameters should select; without a status, that
+    leaves spam out)."""
     query = urllib.parse.urlencode(params)
     matching = sum(1 for source in seeded if matches(source))
     return Variant(
@@ -680,22 +951,91 @@ def inbox_variant(
     )
 
 
+def opened_items(page: str) -> int:
+    """How many items a source page shows opened: neither damaged nor unverified."""
+    shown = len(re.findall(r'<li class="item"', page))
+    failed = len(re.findall(r'class="item-(?:damaged|unverified)"', page))
+    return shown - failed
+
+
+SOURCE_PAGE_SHARE = 0.1  # of the plan's requests: each decrypts every item of the source
+TAG_SEARCHES = 10  # different tags searched for with ``q``
+
+
 def inbox_requests(seeded: list[SeededSource], rng: random.Random) -> list[InboxRequest]:
     """The kinds of inbox request measured. A filter or sort is one more row here: its query
     parameters and the predicate over ``SeededSource`` that says which sources it lists."""
-    pages = max(1, math.ceil(len(seeded) / PAGE_SIZE))
+    shown = [s for s in seeded if s.listed]
+    pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
     middle = max(1, pages // 2)
-    picks = rng.sample(seeded, min(SEARCH_SAMPLES, len(seeded)))
+    picks = rng.sample(shown, min(SEARCH_SAMPLES, len(shown)))
+    uses = Counter(tag.casefold() for s in seeded for tag in s.tags)
+    common = uses.most_common(1)[0][0] if uses else TAGS[0]
+    # Tags as typed in the search box: some in capitals (matching ignores case).
+    typed = rng.sample(TAGS, min(TAG_SEARCHES, len(TAGS)))
+    typed = [tag.upper() if index % 2 else tag for index, tag in enumerate(typed)]
+    by_designation = min(100, pages)
+
+    def view(params: Mapping[str, str], matches: Callable[[SeededSource], bool]) -> Variant:
+        return inbox_variant(seeded, params, matches)
 
     def search(fragment: str) -> Variant:
-        return inbox_variant(seeded, {"q": fragment}, lambda s: fragment in s.designation.lower())
+        # A part of a designation (ILIKE), or exactly a tag (its blind index).
+        part = fragment.strip().lower()
+        return view(
+            {"q": fragment},
+            lambda s: s.listed and (part in s.designation.lower() or s.has_tag(fragment)),
+        )
 
     return [
-        InboxRequest("first page", [inbox_variant(seeded, {})]),
-        InboxRequest(f"page {middle} of {pages}", [inbox_variant(seeded, {"page": str(middle)})]),
-        InboxRequest(f"page {pages} of {pages}", [inbox_variant(seeded, {"page": str(pages)})]),
+        InboxRequest("first page", [view({}, not_spam)]),
+        InboxRequest(f"page {middle} of {pages}", [view({"page": str(middle)}, not_spam)]),
+        InboxRequest(f"page {pages} of {pages}", [view({"page": str(pages)}, not_spam)]),
         InboxRequest("search: a designation", [search(s.designation) for s in picks]),
         InboxRequest("search: 3 letters", [search(s.designation[:3]) for s in picks]),
+        InboxRequest("search: a tag", [search(tag) for tag in typed]),
+        InboxRequest(
+            "status: spam", [view({"status": "spam"}, lambda s: s.status == SOURCE_STATUS_SPAM)]
+        ),
+        InboxRequest(
+            "status: in review",
+            [view({"status": "review"}, lambda s: s.status == SOURCE_STATUS_IN_REVIEW)],
+        ),
+        InboxRequest("starred", [view({"starred": "1"}, lambda s: s.listed and s.starred)]),
+        InboxRequest("unread", [view({"unread": "1"}, lambda s: s.listed and s.unread)]),
+        InboxRequest(
+            "assigned to me", [view({"assignee": "me"}, lambda s: s.listed and s.assigned)]
+        ),
+        InboxRequest(
+            f"tag: {common} (most used)",
+            [view({"tag": common}, lambda s: s.listed and s.has_tag(common))],
+        ),
+        InboxRequest("sort: unread first", [view({"sort": "unread"}, not_spam)]),
+        InboxRequest(
+            f"sort: designation, page {by_designation}",
+            [view({"sort": "designation", "page": str(by_designation)}, not_spam)],
+        ),
+        InboxRequest(
+            "new + unread, oldest first",
+            [
+                view(
+                    {"status": "new", "unread": "1", "sort": "oldest"},
+                    lambda s: s.status == SOURCE_STATUS_NEW and s.unread,
+                )
+            ],
+        ),
+    ]
+
+
+def source_page_requests(largest: SeededSource) -> list[InboxRequest]:
+    """The page of the largest source, which opens every item: alone (the latency a
+    journalist sees) and from ``CLIENTS`` threads. Measured after the inbox, as opening it
+    marks the source read, which would change what the unread rows list."""
+    page = [Variant(f"/sources/{largest.public_id.hex()}", largest.items, opened_items)]
+    label = f"source page: {largest.items:,} items"
+    return [
+        InboxRequest(label, page, source_page=True, share=SOURCE_PAGE_SHARE, clients=clients)
+        for clients in (1, CLIENTS)
     ]
 
 
@@ -719,28 +1059,28 @@ class Load:
 
 
 def get_inbox(client: Client, variant: Variant) -> tuple[float, int]:
-    """One inbox request: its time and the rows it listed (checked against the variant)."""
+    """One request: its time and the rows it showed (checked against the variant)."""
     start = time.perf_counter()
     answer = client.request("GET", variant.path)
     seconds = time.perf_counter() - start
     if answer.status != 200:
         raise Unexpected(f"GET {variant.path}: {answer.status} {answer.location}".rstrip())
-    rows = listed_rows(answer.text)
+    rows = variant.count(answer.text)
     if rows != variant.rows:
-        raise Unexpected(f"GET {variant.path}: {rows} rows listed, {variant.rows} expected")
+        raise Unexpected(f"GET {variant.path}: {rows} rows shown, {variant.rows} expected")
     return seconds, rows
 
 
 def run_inbox(
     server: Server, cookies: Mapping[str, str], request: InboxRequest, total: int
 ) -> Load:
-    """``total`` requests of ``request`` from ``CLIENTS`` threads, each on its own connection."""
+    """``total`` requests of ``request`` from its client threads, each on its own connection."""
     lock = threading.Lock()
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     listed = 0
     issued = 0
-    barrier = threading.Barrier(CLIENTS + 1, timeout=60)
+    barrier = threading.Barrier(request.clients + 1, timeout=60)
 
     def loop() -> None:
         nonlocal issued, listed
@@ -765,7 +1105,7 @@ def run_inbox(
         finally:
             client.close()
 
-    threads = [threading.Thread(target=loop, daemon=True) for _ in range(CLIENTS)]
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(request.clients)]
     for thread in threads:
         thread.start()
     before = cpu_snapshot(server)
@@ -786,10 +1126,34 @@ def phase_inbox(
     """Every kind of inbox request: a warm-up round (checked, not reported), then measured."""
     loads, warm_ups = {}, []
     for request in requests:
-        progress(f"inbox: {request.label}")
+        key = f"{request.label}, {request.clients} client{'s' if request.clients > 1 else ''}"
+        progress(f"{'source page' if request.source_page else 'inbox'}: {key}")
         warm_ups.append(run_inbox(server, cookies, request, 2 * CLIENTS))
-        loads[request.label] = (request, run_inbox(server, cookies, request, plan.requests))
+        total = max(CLIENTS, round(plan.requests * request.share))
+        loads[key] = (request, run_inbox(server, cookies, request, total))
     return loads, warm_ups
+
+
+@dataclass(frozen=True)
+class PageMemory:
+    """The workers' memory around the source pages, KiB: the largest RSS before them and
+    the largest peak during them (``VmHWM``, reset first if ``reset``)."""
+
+    before: int
+    peak: int
+    reset: bool
+
+
+def phase_source_page(
+    server: Server, cookies: Mapping[str, str], requests: list[InboxRequest], plan: Plan
+) -> tuple[dict[str, tuple[InboxRequest, Load]], list[Load], PageMemory]:
+    """The source page rows, with the workers' peak RSS over them."""
+    workers = server.workers()
+    reset = all([reset_peak(pid) for pid in workers])
+    before = max(read_status(pid)["VmRSS"] for pid in workers)
+    loads, warm_ups = phase_inbox(server, cookies, requests, plan)
+    peak = max(read_status(pid)["VmHWM"] for pid in workers)
+    return loads, warm_ups, PageMemory(before, peak, reset)
 
 
 # --------------------------------------------------------------------------- download
@@ -1071,12 +1435,29 @@ def cpu_model() -> str:
 def seeding_table(seeded: Seeded) -> str:
     kinds = seeded.kinds
     items = sum(kinds.values())
-    per_source = [s.items for s in seeded.sources]
+    sources = seeded.sources
+    per_source = [s.items for s in sources]
+    statuses = Counter(s.status for s in sources)
+    status_spread = ", ".join(
+        f"{NAME_OF_STATUS[status]} {statuses[status]:,}" for status in STATUS_WEIGHTS
+    )
+    tagged = [s for s in sources if s.tags]
+    tags = sum(len(s.tags) for s in sources)
+    distinct = {tag.casefold() for s in tagged for tag in s.tags}
+    cyrillic = {tag for tag in distinct if re.search("[\u0400-\u04ff]", tag)}
+    read = sum(1 for s in sources if s.read)
     rows = [
         [
             "sources",
-            f"{len(seeded.sources):,}",
+            f"{len(sources):,}",
             f"items per source: median {statistics.median(per_source):g}, max {max(per_source):,}",
+        ],
+        ["  by status", "", status_spread],
+        [
+            "  starred, assigned",
+            "",
+            f"{sum(s.starred for s in sources):,} starred,"
+            f" {sum(s.assigned for s in sources):,} assigned to the admin",
         ],
         [
             "items",
@@ -1084,16 +1465,37 @@ def seeding_table(seeded: Seeded) -> str:
             f"{kinds[KIND_MESSAGE]:,} messages, {kinds[KIND_FILE]:,} files,"
             f" {kinds[KIND_REPLY]:,} replies, {kinds[KIND_NOTE]:,} notes",
         ],
+        [
+            "  sealed for real",
+            f"{seeded.sealed.items:,}",
+            f"every item of the largest source ({seeded.sealed.designation}); random bytes"
+            " elsewhere",
+        ],
         ["wraps", f"{seeded.wraps:,}", "newsroom key; replies also the source's key"],
+        [
+            "read markers",
+            f"{read:,}",
+            f"the admin's, at the last item; {sum(s.unread for s in sources):,} sources unread",
+        ],
+        [
+            "source tags",
+            f"{tags:,}",
+            f"on {len(tagged):,} sources (1 to 3 each), {len(distinct)} distinct tags"
+            f" ({len(cyrillic)} in Cyrillic)",
+        ],
     ]
     done = f"seeded in {seeded.seconds:,.1f} s"
-    return text_table(rows, [done, "rows", "spread"])
+    table_rows = text_table(rows, [done, "rows", "spread"])
+    steps = [[step, f"{seconds:,.2f}"] for step, seconds in seeded.steps.items()]
+    return table_rows + "\n\n" + text_table(steps, ["seeding step", "seconds"])
 
 
 def inbox_table(loads: dict[str, tuple[InboxRequest, Load]], postgres: bool) -> str:
     """Latency and CPU per kind of inbox request (SQLite's CPU is in gunicorn's)."""
     rows = []
     for request, load in loads.values():
+        if request.source_page:
+            continue
         latencies = load.latencies or [0.0]
         per = max(load.done, 1)
         rows.append(
@@ -1108,12 +1510,47 @@ def inbox_table(loads: dict[str, tuple[InboxRequest, Load]], postgres: bool) -> 
                 f"{load.rows / per:,.0f}",
                 ms(load.cpu["gunicorn"] / per),
                 ms(load.cpu["postgres"] / per) if postgres else "-",
-                request.variants[0].path,
+                urllib.parse.unquote_plus(request.variants[0].path),
             ]
         )
     header = [f"inbox GET, {CLIENTS} clients", "200s", "errors", "per s", "p50 ms", "p99 ms"]
     extra = ["max ms", "rows", "gunicorn CPU ms", "postgres CPU ms", "first URL"]
     return text_table(rows, [*header, *extra])
+
+
+def source_page_table(
+    loads: dict[str, tuple[InboxRequest, Load]], memory: PageMemory, postgres: bool
+) -> str:
+    """The source page rows: their cost grows with the source's items, each one opened."""
+    rows = []
+    for request, load in loads.values():
+        latencies = load.latencies or [0.0]
+        per = max(load.done, 1)
+        items = max(request.variants[0].rows, 1)
+        rows.append(
+            [
+                request.label,
+                f"{request.clients}",
+                f"{load.done:,}",
+                f"{sum(load.errors.values())}",
+                f"{load.rate:,.1f}",
+                ms(percentile(latencies, 0.5)),
+                ms(percentile(latencies, 0.99)),
+                ms(max(latencies)),
+                f"{load.rows / per:,.0f}",
+                ms(load.cpu["gunicorn"] / per),
+                f"{load.cpu['gunicorn'] / per / items * 1e6:,.0f}",
+                ms(load.cpu["postgres"] / per) if postgres else "-",
+            ]
+        )
+    header = ["source page GET", "clients", "200s", "errors", "per s", "p50 ms", "p99 ms"]
+    extra = ["max ms", "items opened", "gunicorn CPU ms", "per item us", "postgres CPU ms"]
+    peak = "peak" if memory.reset else "peak (VmHWM not reset: since start)"
+    return (
+        text_table(rows, [*header, *extra])
+        + f"\nworker RSS: {memory.before / 1024:,.0f} MiB at most before these requests,"
+        + f" {peak} {memory.peak / 1024:,.0f} MiB during them"
+    )
 
 
 def mb_s(total: int, seconds: float) -> float:
@@ -1206,8 +1643,9 @@ def print_header(
     )
     print(
         f"  data      {len(seeded.sources):,} sources, {sum(seeded.kinds.values()):,} items,"
-        f" {seeded.wraps:,} wraps, bulk-inserted (random bytes for the encrypted columns);"
-        f" {'--quick' if plan.quick else 'full run'}"
+        f" {seeded.wraps:,} wraps, bulk-inserted (random bytes for the encrypted columns,"
+        f" but the largest source's {seeded.sealed.items:,} items sealed for real); tags sealed"
+        f" under the metadata key; {'--quick' if plan.quick else 'full run'}"
     )
     print(
         f"  login     once, as the admin (Argon2id opslimit 3, 256 MiB: {login_seconds:.1f} s);"
@@ -1216,7 +1654,8 @@ def print_header(
     print(
         f"  inbox     {plan.requests:,} requests per row after {2 * CLIENTS} warm-up ones;"
         f" {CLIENTS} client threads in this process, one keep-alive connection each;"
-        f" {PAGE_SIZE} sources a page"
+        f" {PAGE_SIZE} sources a page; the source page {SOURCE_PAGE_SHARE:.0%} of that (1 and"
+        f" {CLIENTS} clients), after the download"
     )
     print(
         f"  file      {size_label(plan.file_bytes)} ({stored.size:,} bytes, blob"
@@ -1236,7 +1675,7 @@ def report_checks(loads: list[Load], result: DownloadResult) -> int:
     workers = [during for pid, (_, _, during) in result.memory.items() if pid != result.master]
     peak_mib = max(workers, default=0) / 1024
     checks = {
-        "every inbox answer a 200 with the rows expected (0 errors)": not errors,
+        "every inbox and source page answer a 200 with the rows expected (0 errors)": not errors,
         "every download complete and equal to the file, byte for byte": result.downloads_ok,
         f"worker peak RSS in the downloads < {PEAK_RSS_TARGET_MIB} MiB ({peak_mib:,.0f} MiB)": (
             peak_mib < PEAK_RSS_TARGET_MIB and result.peak_reset
@@ -1263,14 +1702,21 @@ def run(plan: Plan, db: Database) -> int:
         progress(f"seeding {plan.sources:,} sources and {plan.items:,} items")
         engine = make_engine(config)
         try:
-            seeded = seed_inbox(engine, plan.sources, plan.items, rng)
+            store = FilesystemBlobStore(config.blob_dir)
+            seeded = seed_inbox(engine, store, admin, plan.sources, plan.items, rng)
         finally:
             engine.dispose()
         progress(f"seeded in {seeded.seconds:.1f} s; starting the journalist app")
         server = start_server(config, tmp)
         cookies, login_seconds = log_in(server.port, admin)
-        inbox, warm_ups = phase_inbox(server, cookies, inbox_requests(seeded.sources, rng), plan)
-        result = phase_download(server, cookies, config, plan, seeded.sources[0].public_id)
+        requests = inbox_requests(seeded.sources, rng)
+        inbox, warm_ups = phase_inbox(server, cookies, requests, plan)
+        # The file goes to a source whose page is not measured (it would gain an item).
+        other = next(s for s in seeded.sources if s is not seeded.sealed)
+        result = phase_download(server, cookies, config, plan, other.public_id)
+        pages, page_warm_ups, page_memory = phase_source_page(
+            server, cookies, source_page_requests(seeded.sealed), plan
+        )
     except BaseException:
         if server is not None:
             print(f"server log:\n{server.log.read_text()[-3000:]}", file=sys.stderr)
@@ -1286,11 +1732,14 @@ def run(plan: Plan, db: Database) -> int:
     print()
     print(inbox_table(inbox, postgres=db.server_url is not None))
     print()
+    print(source_page_table(pages, page_memory, postgres=db.server_url is not None))
+    print()
     print(download_table(result))
     print()
     print(memory_table(result))
     print()
-    return report_checks([*warm_ups, *(load for _, load in inbox.values())], result)
+    loads = [*warm_ups, *page_warm_ups, *(load for _, load in [*inbox.values(), *pages.values()])]
+    return report_checks(loads, result)
 
 
 def main() -> int:
