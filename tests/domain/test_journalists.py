@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tipbox import audit, conversations, directory, keyring, sessions, tagging, triage
+from tipbox import audit, conversations, directory, keyring, rotation, sessions, tagging, triage
 from tipbox.accounts import Credentials
 from tipbox.config import Config
+from tipbox.crypto import envelope
 from tipbox.crypto.directory import Status
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.grants import open_grant
@@ -54,15 +55,20 @@ from tipbox.journalists import (
 from tipbox.models import (
     DirectoryEntry,
     Grant,
+    Item,
     Journalist,
     NewsroomKey,
     ReadMarker,
     SessionRow,
     Source,
+    Wrap,
 )
 from tipbox.storage import FilesystemBlobStore
+from tipbox.submissions import Limits, accept_server_submission
 
 from .opened import OpenedInstance, open_instance
+
+LIMITS = Limits(max_message_chars=10_000, max_files=3, max_file_bytes=1 << 20)
 
 T0 = datetime(2030, 1, 1, 12, 0, 10, tzinfo=UTC)
 STEP = timedelta(seconds=30)
@@ -709,3 +715,43 @@ def test_list_shows_every_state_with_its_fingerprint(desk: Desk) -> None:
         for info in list_journalists(desk.db, desk.opened.identity, include_removed=False)
     ]
     assert "removed" not in names
+
+
+def test_a_removed_journalists_old_keys_open_nothing_sent_after_the_rotation(desk: Desk) -> None:
+    """Issue #5: a copy of a removed journalist's unlocked seed, even with a copy of the
+    grants it held (an old database backup), opens nothing wrapped after the rotation."""
+    _creds, _passphrase, keys = desk.confirmed("aigerim")
+    identity = desk.opened.identity
+    copied_newsroom_seed = keyring.granted_seed(
+        desk.db, identity, keys, Role.NEWSROOM, desk.opened.newsroom.key_id
+    )
+    old_newsroom = keypair_from_seed(Role.NEWSROOM, copied_newsroom_seed)
+    remove(desk.db, desk.admin, "aigerim")
+    rotated = rotation.rotate(
+        desk.db,
+        identity,
+        desk.opened.admin_keys,
+        desk.opened.admin.id,
+        datetime.now(UTC),
+        desk.config.key_grace_seconds,
+    )
+    desk.db.commit()
+    receipt = accept_server_submission(
+        desk.db, desk.store, identity, desk.source_id, "after the rotation", [], LIMITS
+    )
+    desk.db.commit()
+    (item_id,) = receipt.item_ids
+    wraps = desk.db.execute(
+        select(Wrap.key_id, Wrap.wrap)
+        .join(Item, Item.id == Wrap.item_id)
+        .where(Item.public_id == item_id)
+    ).all()
+    assert [key_id for key_id, _ in wraps] == [rotated.current.key_id]
+    for _, wrap in wraps:
+        for held in (old_newsroom, keys):
+            with pytest.raises(Rejected):
+                envelope.unwrap_key(wrap, held.x25519_private, held.x25519_public)
+    with pytest.raises(Rejected, match=r"^grant\.missing"):
+        keyring.granted_seed(desk.db, identity, keys, Role.NEWSROOM, rotated.current.key_id)
+    # The admin reads it.
+    assert any(view.text == "after the rotation" for view in desk.view(desk.opened.admin_keys))
