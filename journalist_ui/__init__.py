@@ -28,8 +28,9 @@ __all__ = ["StartupError", "create_app", "wsgi"]
 
 _HERE = Path(__file__).resolve().parent
 
-# Journalists post forms, never files; a small bound keeps abuse of a stolen login cheap.
-MAX_REQUEST_BYTES = 1 * MIB
+# Journalists post forms, and an admin a logo of at most 1 MiB; a small bound keeps abuse
+# of a stolen login cheap.
+MAX_REQUEST_BYTES = 2 * MIB
 
 
 def create_app(config: Config) -> TipboxFlask:

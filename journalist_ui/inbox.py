@@ -23,7 +23,7 @@ from werkzeug.exceptions import Conflict, NotFound
 from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response as BaseResponse
 
-from tipbox import conversations, tagging, triage
+from tipbox import audit, conversations, tagging, triage
 from tipbox.crypto.envelope import Kind
 from tipbox.crypto.errors import Rejected
 from tipbox.db import scrub, transaction
@@ -209,6 +209,8 @@ def delete_source(source_id: bytes) -> Response | BaseResponse:
     st = state()
     with transaction(st.db) as db:
         deleted = conversations.delete_source(db, st.store, source_id)
+        if deleted:
+            audit.record(db, me().journalist_id, "source.delete", count=1)
     if not deleted:
         raise NotFound()
     scrub(st.engine)
@@ -226,6 +228,8 @@ def delete_item(item_id: bytes) -> Response | BaseResponse:
         return source_page(source_id, error=_("Tick the box to confirm the deletion."), status=400)
     with transaction(st.db) as db:
         deleted = conversations.delete_item(db, st.store, item_id)
+        if deleted:
+            audit.record(db, me().journalist_id, "item.delete", count=1)
     if not deleted:
         raise NotFound()
     scrub(st.engine)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
-from tipbox import conversations, tagging, triage
+from tipbox import audit, conversations, tagging, triage
 from tipbox.db import scrub, transaction
 
 from .filters import Filters, parse_filters
@@ -154,8 +154,10 @@ def _apply(db: Session, action: str, sources: list[bytes]) -> None:
     elif action == "unread":
         triage.mark_unread(db, journalist_id, sources)
     elif action == "delete":
-        for source_id in sources:
-            conversations.delete_source(db, state().store, source_id)
+        deleted = sum(
+            conversations.delete_source(db, state().store, source_id) for source_id in sources
+        )
+        audit.record(db, journalist_id, "source.delete", count=deleted)
     else:
         name = action.removeprefix(BULK_STATUS_PREFIX)
         triage.set_status(db, sources, triage.STATUS_BY_NAME[name])

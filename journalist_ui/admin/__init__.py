@@ -17,6 +17,7 @@ from ..readers import me
 from .audit_views import register_audit_views
 from .journalists_views import register_journalists_views
 from .keys_views import register_keys_views
+from .settings_views import register_settings_views
 
 URL_PREFIX = "/admin"
 
@@ -33,4 +34,5 @@ def register_admin(app: Flask) -> None:
     register_audit_views(admin)
     register_journalists_views(admin)
     register_keys_views(admin)
+    register_settings_views(admin)
     app.register_blueprint(admin)

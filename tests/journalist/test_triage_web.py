@@ -19,7 +19,7 @@ from browser.traces import files_with, postgres_files  # type: ignore[import-not
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from tipbox import sources
+from tipbox import audit, sources
 from tipbox.config import Config
 from tipbox.instance import InitResult
 from tipbox.models import SOURCE_STATUS_SPAM, Item, Journalist, Source, SourceTag
@@ -329,3 +329,23 @@ def test_a_tag_and_a_note_leave_no_trace_at_rest(
     if engine.dialect.name == "postgresql":
         roots.extend(postgres_files(engine))
     assert files_with(canary.encode(), roots) == []
+
+
+def test_deletions_are_audited_without_naming_the_source(
+    browser: Browser, db: Session, blob_store: FilesystemBlobStore
+) -> None:
+    one, two, three = (submit(db, blob_store, text) for text in ("1", "2", "3"))
+    (item,) = one.item_ids
+    browser.post(f"/items/{item.hex()}/delete", {"confirm": "yes"})
+    browser.post(f"{one.path}/delete", {"confirm": "yes"})
+    assert bulk(browser, [two, three], "delete", confirm="yes") == 303
+    db.rollback()
+    found = [(e.action, e.actor, e.detail) for e in audit.events(db, action_prefix="source.")]
+    assert found == [
+        ("source.delete", "admin", {"count": 2}),
+        ("source.delete", "admin", {"count": 1}),
+    ]
+    assert [e.detail for e in audit.events(db, action_prefix="item.")] == [{"count": 1}]
+    logged = repr([e.detail for e in audit.events(db)])
+    for tip in (one, two, three):
+        assert tip.source.public_id.hex() not in logged
