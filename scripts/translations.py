@@ -20,8 +20,8 @@ new and fuzzy entries in ``<app>/translations/{ru,kk}/LC_MESSAGES/messages.po`` 
 files are built, never committed). ``update`` creates a language's ``messages.po`` if it
 is missing. ``check`` lists every untranslated message and every translation whose
 placeholders or plural forms do not match its message (what ``pybabel compile`` would
-warn about). The tests ``tests/source/test_source_catalogue.py`` and
-``tests/journalist/test_journalist_catalogue.py`` fail until all of this is done.
+warn about). ``tests/test_catalogues.py`` fails until all of this is done, for both
+apps.
 """
 
 from __future__ import annotations

@@ -51,6 +51,44 @@ class NewJournalist:
     credentials: Credentials
 
 
+@dataclass(frozen=True)
+class IssuedKey:
+    """A key issued to an account: the key pair, its seed and the one-time credentials."""
+
+    keypair: KeyPair
+    seed: bytes = field(repr=False)
+    credentials: Credentials
+
+
+def issue_key(session: Session, identity: KeyPair, row: Journalist, cost: Argon2Cost) -> IssuedKey:
+    """Give ``row`` a generated passphrase, a new TOTP secret and a new key, signed into the
+    directory as active for ``row.public_id`` by ``identity``.
+
+    Sets the row's key and key-record columns (seed and TOTP boxes under the passphrase) and
+    clears what belonged to the old credentials: the last TOTP step, the failure count and
+    the lock. Everything else (the account's flags, any old key's grants and entry) is the
+    caller's. ``row`` may be a new row not yet added to the session: add it after this call,
+    since signing flushes the session and the row's key columns are not set before.
+    """
+    passphrase = generate_passphrase()
+    seed = new_seed()
+    keypair = keypair_from_seed(Role.JOURNALIST, seed)
+    record, keys = seal_seed_under_passphrase(row.public_id, passphrase, seed, cost)
+    totp_secret = pyotp.random_base32()
+    keyring.sign_into_directory(session, identity, keypair.public, Status.ACTIVE, row.public_id)
+    row.key_id = keypair.key_id
+    row.kdf_salt = record.salt
+    row.kdf_opslimit = record.opslimit
+    row.kdf_memlimit = record.memlimit
+    row.verifier = record.verifier
+    row.seed_box = record.seed_box
+    row.totp_box = box_totp(keys.totp_key, row.public_id, base64.b32decode(totp_secret))
+    row.totp_last_step = None
+    row.failed_login_count = 0
+    row.locked_until = None
+    return IssuedKey(keypair, seed, Credentials(row.username, passphrase, totp_secret))
+
+
 def create_journalist(
     session: Session,
     identity: KeyPair,
@@ -64,31 +102,17 @@ def create_journalist(
 
     The caller grants keys to the new entry (``keyring.grant``) in the same transaction.
     """
-    public_id = new_public_id()
-    passphrase = generate_passphrase()
-    seed = new_seed()
-    keypair = keypair_from_seed(Role.JOURNALIST, seed)
-    record, keys = seal_seed_under_passphrase(public_id, passphrase, seed, cost)
-    totp_secret = pyotp.random_base32()
-    totp_box = box_totp(keys.totp_key, public_id, base64.b32decode(totp_secret))
-    keyring.sign_into_directory(session, identity, keypair.public, Status.ACTIVE, public_id)
     row = Journalist(
-        public_id=public_id,
+        public_id=new_public_id(),
         username=username,
         is_admin=is_admin,
         is_active=True,
-        key_id=keypair.key_id,
-        kdf_salt=record.salt,
-        kdf_opslimit=record.opslimit,
-        kdf_memlimit=record.memlimit,
-        verifier=record.verifier,
-        seed_box=record.seed_box,
-        totp_box=totp_box,
         must_change_passphrase=must_change_passphrase,
     )
+    issued = issue_key(session, identity, row, cost)
     session.add(row)
     session.flush()
-    return NewJournalist(row, keypair, seed, Credentials(username, passphrase, totp_secret))
+    return NewJournalist(row, issued.keypair, issued.seed, issued.credentials)
 
 
 @dataclass(frozen=True)

@@ -24,25 +24,21 @@ active admin.
 
 from __future__ import annotations
 
-import base64
 import re
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Final
 
-import pyotp
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from tipbox import audit, directory, keyring, sessions, tagging
-from tipbox.accounts import Credentials, create_journalist
+from tipbox.accounts import Credentials, create_journalist, issue_key
 from tipbox.config import Config
 from tipbox.crypto.directory import Entry, Status
 from tipbox.crypto.errors import Rejected
-from tipbox.crypto.journalist import box_totp, seal_seed_under_passphrase
-from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed, new_seed
-from tipbox.crypto.passphrases import generate_passphrase
+from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed
 from tipbox.models import (
     HASH_BYTES,
     SALT_BYTES,
@@ -385,37 +381,6 @@ def add_journalist(
     return made.credentials
 
 
-def _issue_temporary_key(
-    session: Session, config: Config, identity_keys: KeyPair, row: Journalist
-) -> Credentials:
-    """Give an existing account a new temporary passphrase, TOTP secret and key, signed
-    into the directory (the same steps as ``accounts.create_journalist``, on a row)."""
-    passphrase = generate_passphrase()
-    seed = new_seed()
-    keypair = keypair_from_seed(Role.JOURNALIST, seed)
-    record, keys = seal_seed_under_passphrase(
-        row.public_id, passphrase, seed, config.journalist_kdf
-    )
-    totp_secret = pyotp.random_base32()
-    keyring.sign_into_directory(
-        session, identity_keys, keypair.public, Status.ACTIVE, row.public_id
-    )
-    row.key_id = keypair.key_id
-    row.kdf_salt = record.salt
-    row.kdf_opslimit = record.opslimit
-    row.kdf_memlimit = record.memlimit
-    row.verifier = record.verifier
-    row.seed_box = record.seed_box
-    row.totp_box = box_totp(keys.totp_key, row.public_id, base64.b32decode(totp_secret))
-    row.totp_last_step = None
-    row.temporary_key = True
-    row.must_change_passphrase = True
-    row.failed_login_count = 0
-    row.locked_until = None
-    session.flush()
-    return Credentials(row.username, passphrase, totp_secret)
-
-
 def reset(session: Session, config: Config, admin: Admin, username: str) -> Credentials:
     """Give an account new temporary credentials and key, as if just added.
 
@@ -428,7 +393,9 @@ def reset(session: Session, config: Config, admin: Admin, username: str) -> Cred
     _drop_key(session, row)
     row.pending_x25519 = row.pending_ed25519 = None
     session.flush()
-    credentials = _issue_temporary_key(session, config, identity_keys, row)
+    credentials = issue_key(session, identity_keys, row, config.journalist_kdf).credentials
+    row.temporary_key = row.must_change_passphrase = True
+    session.flush()
     _sync_grants(session, admin.identity, admin.keypair, row)
     _end_sessions(session, row)
     audit.record(session, acting.id, "journalist.reset", username=row.username)

@@ -18,21 +18,17 @@ another admin, ``journalists.reset``, deletes it: there the account's owner is a
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 
-import pyotp
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from tipbox import audit, directory, journalists, keyring, sessions
-from tipbox.accounts import Credentials, create_journalist
+from tipbox.accounts import Credentials, create_journalist, issue_key
 from tipbox.config import Config
 from tipbox.crypto.directory import Entry, Status
 from tipbox.crypto.errors import Rejected
-from tipbox.crypto.journalist import box_totp, seal_seed_under_passphrase
-from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed, new_seed
-from tipbox.crypto.passphrases import generate_passphrase
+from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed
 from tipbox.crypto.recovery import recovery_keypair
 from tipbox.models import DirectoryEntry, Grant, Journalist
 
@@ -172,39 +168,12 @@ def _restore_admin(
             .where(Grant.grantee_key_id == row.key_id)
             .execution_options(synchronize_session=False)
         )
-    return row, _new_key(session, config, identity_keys, row), False
-
-
-def _new_key(
-    session: Session, config: Config, identity_keys: KeyPair, row: Journalist
-) -> Credentials:
-    """Give an existing account a new generated passphrase, TOTP secret and key, signed
-    into the directory (the steps of ``accounts.create_journalist``, on a row)."""
-    passphrase = generate_passphrase()
-    seed = new_seed()
-    keypair = keypair_from_seed(Role.JOURNALIST, seed)
-    record, keys = seal_seed_under_passphrase(
-        row.public_id, passphrase, seed, config.journalist_kdf
-    )
-    totp_secret = pyotp.random_base32()
-    keyring.sign_into_directory(
-        session, identity_keys, keypair.public, Status.ACTIVE, row.public_id
-    )
-    row.key_id = keypair.key_id
-    row.kdf_salt = record.salt
-    row.kdf_opslimit = record.opslimit
-    row.kdf_memlimit = record.memlimit
-    row.verifier = record.verifier
-    row.seed_box = record.seed_box
-    row.totp_box = box_totp(keys.totp_key, row.public_id, base64.b32decode(totp_secret))
-    row.totp_last_step = None
+    credentials = issue_key(session, identity_keys, row, config.journalist_kdf).credentials
     row.pending_x25519 = row.pending_ed25519 = None
     row.temporary_key = row.must_change_passphrase = False
     row.is_active = True
-    row.failed_login_count = 0
-    row.locked_until = None
     session.flush()
-    return Credentials(row.username, passphrase, totp_secret)
+    return row, credentials, False
 
 
 def _grant_all(

@@ -1,125 +1,16 @@
-"""The source app's catalogues are complete and current, and its colours are readable.
+"""The source app's colours are readable, and its stylesheet fits a small phone.
 
-Pages rendered in each language are checked in test_source_app.py; here the catalogues
-themselves (every message translated, placeholders kept, nothing left out of extraction)
-and the stylesheets (WCAG AA contrast of every pair the pages use, nothing wider than a
-small phone).
+Its catalogues are checked with the journalist app's in tests/test_catalogues.py, and the
+pages rendered in each language in test_source_app.py; here the stylesheets (WCAG AA
+contrast of every pair the pages use, nothing wider than a small phone).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
-
-import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.pofile import read_po
-
-from tipbox.web import errors
-from tipbox.web.i18n import ERROR_MSGIDS, LANGUAGE_NAMES, LANGUAGES
 
 REPO = Path(__file__).resolve().parents[2]
-CATALOGUES = REPO / "tipbox" / "source" / "translations"
-TEMPLATE = CATALOGUES / "messages.pot"
-TRANSLATED = [code for code in LANGUAGES if code != "en"]
-PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]|\{[a-z_]+\}")
-
-
-def _load_script() -> ModuleType:
-    # scripts/ is not a package: load the file the workflow runs.
-    spec = importlib.util.spec_from_file_location(
-        "tipbox_translations_script", REPO / "scripts" / "translations.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-translations = _load_script()
-
-
-def _catalogue(path: Path, locale: str | None = None) -> Catalog:
-    with path.open("rb") as handle:
-        return read_po(handle, locale=locale)
-
-
-def _texts(value: object) -> tuple[str, ...]:
-    """A message's id or string as a tuple (one text, or a plural's several)."""
-    if isinstance(value, str):
-        return (value,)
-    assert isinstance(value, tuple | list)
-    return tuple(str(text) for text in value)
-
-
-def _po(language: str) -> Path:
-    return CATALOGUES / language / "LC_MESSAGES" / "messages.po"
-
-
-def test_the_languages_are_english_russian_and_kazakh() -> None:
-    assert LANGUAGES == ("en", "ru", "kk")
-    assert LANGUAGE_NAMES == {"en": "English", "ru": "Русский", "kk": "Қазақша"}
-
-
-def test_every_message_has_a_translation_in_every_language() -> None:
-    missing = translations.untranslated()
-    assert set(missing) == set(TRANSLATED)
-    assert missing == {language: [] for language in TRANSLATED}
-
-
-@pytest.mark.parametrize("language", TRANSLATED)
-def test_translations_keep_their_placeholders_and_differ_from_english(language: str) -> None:
-    catalogue = _catalogue(_po(language), language)
-    assert catalogue.fuzzy is False
-    for message in catalogue:
-        if not message.id:
-            continue
-        ids, strings = _texts(message.id), _texts(message.string)
-        wanted = sorted(set(PLACEHOLDER.findall(ids[-1])))
-        for string in strings:
-            assert sorted(set(PLACEHOLDER.findall(string))) == wanted, (language, ids[0])
-            # Cyrillic letters in every translation: none was left in English by mistake.
-            assert re.search("[\u0400-\u04ff]", string), (language, ids[0])
-
-
-@pytest.mark.parametrize("language", TRANSLATED)
-def test_plural_forms_are_the_languages_own(language: str) -> None:
-    catalogue = _catalogue(_po(language), language)
-    assert catalogue.num_plurals == {"ru": 3, "kk": 2}[language]
-    for message in catalogue:
-        if isinstance(message.id, tuple):
-            assert len(_texts(message.string)) == catalogue.num_plurals
-
-
-def test_the_template_is_current_with_the_code(tmp_path: Path) -> None:
-    fresh = tmp_path / "messages.pot"
-    translations.extract(fresh)
-    current = {message.id for message in _catalogue(fresh) if message.id}
-    committed = {message.id for message in _catalogue(TEMPLATE) if message.id}
-    assert current == committed, "run scripts/translations.py extract, update, then translate"
-    for language in TRANSLATED:
-        in_po = {message.id for message in _catalogue(_po(language), language) if message.id}
-        assert in_po == committed, language
-
-
-@pytest.mark.parametrize("language", TRANSLATED)
-def test_compiled_catalogues_are_current(language: str) -> None:
-    compiled = _po(language).with_suffix(".mo")
-    assert compiled.exists(), "run `make translations`"
-    assert compiled.stat().st_mtime >= _po(language).stat().st_mtime, "run `make translations`"
-
-
-def test_the_shared_error_wording_is_in_the_catalogue() -> None:
-    texts = [*errors.ERROR_TEXTS.values(), errors.CSRF_TEXT]
-    shared = {text.title for text in texts} | {text.message for text in texts}
-    shared.add("The request could not be completed.")  # errors.error_text's fallback
-    assert shared == set(ERROR_MSGIDS)
-    committed = {message.id for message in _catalogue(TEMPLATE) if message.id}
-    assert shared <= committed
-
 
 # --- colours and layout --------------------------------------------------------------------
 
