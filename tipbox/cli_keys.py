@@ -56,6 +56,14 @@ def _factory(config: Config) -> Iterator[sessionmaker[Session]]:
         engine.dispose()
 
 
+def _scrub(config: Config) -> None:
+    engine = db.make_engine(config)
+    try:
+        db.scrub(engine)
+    finally:
+        engine.dispose()
+
+
 def _unlock(config: Config, username: str) -> UnlockedAdmin:
     try:
         return unlock_admin(config, username)
@@ -239,6 +247,8 @@ def keys_retire(config: Config, admin_username: str, short_id: str | None) -> No
                 click.secho(f"Not retired: {exc}", fg="yellow", err=True)
             else:
                 click.echo(f"Retired key {retired.short_id}: its grants are deleted.")
+    if refused < len(keys):
+        _scrub(config)  # the deleted grants' old copies leave the WAL (or dead tuples)
     if refused:
         raise click.ClickException(f"{refused} key(s) could not be retired yet")
 

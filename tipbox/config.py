@@ -62,6 +62,11 @@ class Config:
     # Argon2id runs at once per process (docs/source-app.md section 3); past it, "busy".
     argon2_concurrency: int = 2
     demo: bool = False
+    # The Host names each app answers to (Flask's TRUSTED_HOSTS); empty: any. In production
+    # each is its onion address, so that a local process or a DNS rebinding page cannot
+    # reach the app through another name (deploy/: the installer sets them).
+    source_trusted_hosts: tuple[str, ...] = ()
+    journalist_trusted_hosts: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -100,6 +105,8 @@ class Config:
             )
             * 3600,
             demo=env.get("TIPBOX_DEMO", "") == "1",
+            source_trusted_hosts=_hosts(env, "TIPBOX_SOURCE_TRUSTED_HOSTS"),
+            journalist_trusted_hosts=_hosts(env, "TIPBOX_JOURNALIST_TRUSTED_HOSTS"),
         )
 
     @property
@@ -115,6 +122,11 @@ class Config:
     def is_sqlite(self) -> bool:
         """True when the database is the embedded SQLite default."""
         return self.database_url.startswith("sqlite")
+
+
+def _hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of host names (spaces and empty entries ignored)."""
+    return tuple(host.strip() for host in env.get(name, "").split(",") if host.strip())
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -23,13 +23,13 @@ most a session's lifetime ago, and the shortest retention is one whole day.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from tipbox import audit, conversations
+from tipbox import audit, conversations, sessions
 from tipbox.config import Config
 from tipbox.db import make_session_factory, scrub, transaction
 from tipbox.models import Source, today
@@ -132,7 +132,8 @@ def run_retention(
     batch: int = BATCH_SOURCES,
 ) -> RetentionResult:
     """One retention run on ``engine``'s database: batches of ``batch`` sources in
-    transactions of their own until none is left, then one scrub if anything was deleted.
+    transactions of their own until none is left, expired sessions deleted, then one
+    scrub if anything was deleted.
     ``dry_run`` only counts. ``on`` is today unless given."""
     # One day for the whole run, even one that crosses midnight.
     day = on or today()
@@ -147,6 +148,10 @@ def run_retention(
         deleted += done.sources
         if done.sources < batch:
             break
-    if deleted:
+    with transaction(factory) as session:
+        # Expired sessions are deleted here too: a row whose cookie never comes back would
+        # otherwise keep its expiry times for good.
+        purged = sessions.purge_expired(session, datetime.now(UTC))
+    if deleted or purged:
         scrub(engine)
     return RetentionResult(done.days, done.cutoff, deleted, dry_run=False)

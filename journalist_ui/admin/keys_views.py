@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from tipbox import instance, rotation
-from tipbox.db import transaction
+from tipbox.db import scrub, transaction
 
 from ..readers import identity, me, reader
 from ..state import state
@@ -138,6 +138,7 @@ def retire(short_id: str) -> Response | BaseResponse:
             "still wrapped to it. Re-wrap first."
         )
         return _keys_page(error=message, status=409)
+    scrub(st.engine)  # the deleted grants' old copies leave the WAL (or dead tuples)
     return redirect(url_for("admin.keys", done="retire"), code=303)
 
 

@@ -6,16 +6,17 @@ row, as the source app would have left it on that day. Nothing mocked.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from tipbox import retention, settings, sources
+from tipbox import retention, sessions, settings, sources
 from tipbox.config import Config
-from tipbox.models import AuditEvent, Item, Source, Wrap, today
+from tipbox.crypto import sessionbox
+from tipbox.models import AuditEvent, Item, SessionRow, Source, Wrap, today
 from tipbox.storage import FilesystemBlobStore
 from tipbox.submissions import Limits, accept_server_submission
 
@@ -203,3 +204,20 @@ def test_one_batch_takes_the_oldest(
     assert done.sources == 2
     assert _remaining(db) == {newer, desk.source.public_id}
     assert _retention_events(db) == [{"sources": 2, "days": 90}]
+
+
+def test_a_run_deletes_expired_sessions(
+    db: Session, config: Config, blob_store: FilesystemBlobStore, desk: OpenedInstance
+) -> None:
+    now = datetime.now(UTC)
+    live = sessions.create(db, sessions.SOURCE, "s1", "source", None, {}, 600, 3600, now)
+    gone = sessions.create(
+        db, sessions.SOURCE, "s2", "source", None, {}, 600, 3600, now - timedelta(hours=2)
+    )
+    db.commit()
+    engine = db.get_bind()
+    assert isinstance(engine, Engine)
+    retention.run_retention(engine, blob_store, config)
+    db.rollback()
+    assert sessions.load(db, sessions.SOURCE, live, now) is not None
+    assert db.get(SessionRow, sessionbox.row_id_hex(sessionbox.decode_cookie(gone))) is None

@@ -110,6 +110,10 @@ def create_web_app(
         WTF_CSRF_TIME_LIMIT=lifetime,
         TIPBOX_KIND=kind,
     )
+    trusted = config.source_trusted_hosts if kind == "source" else config.journalist_trusted_hosts
+    if trusted:
+        # Any other Host header is a 400 (Werkzeug checks it when the request is built).
+        app.config["TRUSTED_HOSTS"] = list(trusted)
     apply_cookie_policy(app, cookie_policy(kind, config))
     configure_app_logging(app)
     CSRFProtect(app)
