@@ -13,7 +13,7 @@ from tipbox.config import MIB, Config
 from tipbox.db import make_engine, make_session_factory
 from tipbox.journalist_auth import Argon2Gate
 from tipbox.startup import StartupError, checked_identity
-from tipbox.storage import FilesystemBlobStore
+from tipbox.storage import blob_store_for
 from tipbox.web import TipboxFlask, create_web_app
 from tipbox.web.i18n import install_i18n
 
@@ -51,7 +51,7 @@ def create_app(config: Config) -> TipboxFlask:
         engine=engine,
         db=make_session_factory(engine),
         gate=Argon2Gate(GATE_SLOTS),
-        store=FilesystemBlobStore(config.blob_dir),
+        store=blob_store_for(config),
         identity=identity,
     )
     install_i18n(app, _HERE / "translations")  # tipbox.web.i18n.LANGUAGES: en, ru, kk

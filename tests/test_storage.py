@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from tipbox.config import Config
 from tipbox.storage import (
     TEMP_PREFIX,
     BlobNotFoundError,
     BlobStore,
     FilesystemBlobStore,
+    blob_store_for,
     check_blob_id,
     new_blob_id,
 )
@@ -239,3 +241,16 @@ def test_symlinked_blob_is_not_followed(blob_store: FilesystemBlobStore, tmp_pat
     blob_store.path(blob_id).symlink_to(secret)
     with pytest.raises(OSError, match="Too many levels of symbolic links"):
         blob_store.open(blob_id)
+
+
+def test_a_shared_group_store_lets_the_group_read_and_nobody_else(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path / "blobs", shared_group=True)
+    blob_id = store.new_id()
+    with store.writer(blob_id) as out:
+        out.write(b"ciphertext")
+    assert stat.S_IMODE(store.path(blob_id).stat().st_mode) == 0o640
+    folder_mode = store.path(blob_id).parent.stat().st_mode
+    assert stat.S_IMODE(folder_mode) == 0o2770  # setgid: new blobs keep the group
+    assert Config.for_data_dir(tmp_path).blob_group_shared is False
+    shared = Config.from_env({"TIPBOX_DATA_DIR": str(tmp_path), "TIPBOX_BLOB_GROUP_SHARED": "1"})
+    assert blob_store_for(shared)._file_mode == 0o640

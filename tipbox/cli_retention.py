@@ -13,7 +13,7 @@ from tipbox.config import Config
 from tipbox.db import make_engine
 from tipbox.directory import NotInitialised
 from tipbox.retention import RetentionResult, run_retention
-from tipbox.storage import FilesystemBlobStore
+from tipbox.storage import blob_store_for
 
 
 @click.group("retention")
@@ -30,9 +30,7 @@ def retention_run(ctx: click.Context, dry_run: bool) -> None:
     assert config is not None  # the `tipbox` group puts it there
     engine = make_engine(config)
     try:
-        result = run_retention(
-            engine, FilesystemBlobStore(config.blob_dir), config, dry_run=dry_run
-        )
+        result = run_retention(engine, blob_store_for(config), config, dry_run=dry_run)
     except NotInitialised as exc:
         raise click.ClickException(str(exc)) from None
     finally:

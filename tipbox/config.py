@@ -65,6 +65,8 @@ class Config:
     # The Host names each app answers to (Flask's TRUSTED_HOSTS); empty: any. In production
     # each is its onion address, so that a local process or a DNS rebinding page cannot
     # reach the app through another name (deploy/: the installer sets them).
+    # The two apps as two users sharing a group (deploy/): blobs 0640, folders 2770.
+    blob_group_shared: bool = False
     source_trusted_hosts: tuple[str, ...] = ()
     journalist_trusted_hosts: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -105,6 +107,7 @@ class Config:
             )
             * 3600,
             demo=env.get("TIPBOX_DEMO", "") == "1",
+            blob_group_shared=env.get("TIPBOX_BLOB_GROUP_SHARED", "") == "1",
             source_trusted_hosts=_hosts(env, "TIPBOX_SOURCE_TRUSTED_HOSTS"),
             journalist_trusted_hosts=_hosts(env, "TIPBOX_JOURNALIST_TRUSTED_HOSTS"),
         )

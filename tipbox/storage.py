@@ -28,6 +28,8 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from tipbox.config import Config
+
 BLOB_ID_RE = re.compile(r"[0-9a-f]{32}")
 FANOUT_RE = re.compile(r"[0-9a-f]{2}")
 TEMP_PREFIX = ".tmp-"
@@ -98,12 +100,24 @@ class BlobStore(Protocol):
         ...
 
 
+def blob_store_for(config: Config) -> FilesystemBlobStore:
+    """The instance's blob store, as ``config`` describes it (folder, shared group)."""
+    return FilesystemBlobStore(config.blob_dir, shared_group=config.blob_group_shared)
+
+
 class FilesystemBlobStore:
     """Blobs as files under ``root``, fanned out by the first two digits of their id."""
 
-    def __init__(self, root: Path | str) -> None:
-        """Use ``root`` (created with mode 0700 on the first write)."""
+    def __init__(self, root: Path | str, *, shared_group: bool = False) -> None:
+        """Use ``root`` (created with mode 0700 on the first write).
+
+        ``shared_group``: the two apps run as two users sharing a group (deploy/): the
+        source app writes blobs, the journalist app reads and deletes them. Directories are
+        then 2770 (the group is inherited) and blobs 0640; still nothing for anyone else.
+        """
         self.root = Path(root)
+        self._file_mode = 0o640 if shared_group else 0o600
+        self._dir_mode = 0o2770 if shared_group else 0o700
 
     def new_id(self) -> str:
         """Return a fresh random blob id not already in use."""
@@ -132,10 +146,11 @@ class FilesystemBlobStore:
         if final.exists():
             raise FileExistsError("blob already exists")
         temp = directory / f"{TEMP_PREFIX}{blob_id}-{secrets.token_hex(8)}"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC
+        fd = os.open(temp, flags, 0o600)
         try:
             # The umask can only take bits away; make the mode exact.
-            os.fchmod(fd, 0o600)
+            os.fchmod(fd, self._file_mode)
             handle = os.fdopen(fd, "wb")
         except BaseException:
             os.close(fd)
@@ -247,7 +262,7 @@ class FilesystemBlobStore:
             directory.mkdir(mode=0o700)
         except FileExistsError:
             return  # another writer made it
-        os.chmod(directory, 0o700)
+        os.chmod(directory, self._dir_mode)
         _set_fixed_times(directory)
         _set_fixed_times(self.root)
         _fsync_dir(self.root)

@@ -12,7 +12,7 @@ from pathlib import Path
 from tipbox.config import Config
 from tipbox.db import make_engine
 from tipbox.startup import StartupError
-from tipbox.storage import FilesystemBlobStore
+from tipbox.storage import blob_store_for
 from tipbox.web import TipboxFlask, create_web_app
 
 from .errors import install_source_error_handlers
@@ -36,9 +36,7 @@ def create_app(config: Config) -> TipboxFlask:
     """
     engine = make_engine(config)
     try:
-        source_state = build_state(
-            config, engine, FilesystemBlobStore(config.blob_dir), _HERE / "static"
-        )
+        source_state = build_state(config, engine, blob_store_for(config), _HERE / "static")
     except BaseException:
         engine.dispose()
         raise
