@@ -21,6 +21,7 @@ import segno
 
 from tipbox import db, instance
 from tipbox.accounts import Credentials
+from tipbox.cli_backup import register as register_backup_commands
 from tipbox.cli_journalists import journalist_group
 from tipbox.cli_keys import register as register_key_commands
 from tipbox.cli_retention import retention_group
@@ -321,6 +322,7 @@ def _serve_both(config: Config) -> None:
 
 cli.add_command(retention_group)
 cli.add_command(journalist_group)
+register_backup_commands(cli)
 
 
 def main() -> None:

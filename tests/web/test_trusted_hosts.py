@@ -26,8 +26,11 @@ def test_env_lists_become_config() -> None:
 
 
 def test_only_the_configured_host_is_served(app_kind: str, web_config: Config) -> None:
-    field = f"{app_kind}_trusted_hosts"
-    app = FACTORIES[app_kind](replace(web_config, **{field: (ONION,)}))
+    if app_kind == "source":
+        narrowed = replace(web_config, source_trusted_hosts=(ONION,))
+    else:
+        narrowed = replace(web_config, journalist_trusted_hosts=(ONION,))
+    app = FACTORIES[app_kind](narrowed)
     client = app.test_client()
     path = "/healthz" if app_kind == "journalist" else "/"
     assert client.get(path, headers={"Host": ONION}).status_code == 200

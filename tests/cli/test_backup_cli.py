@@ -1,0 +1,133 @@
+"""``tipbox backup`` and ``tipbox restore`` (``tipbox.cli_backup``) with click's runner, on
+SQLite and PostgreSQL: the admin unlocks with passphrase and TOTP code on standard input;
+restore trusts a key file or a typed fingerprint, and refuses a tampered archive."""
+
+from __future__ import annotations
+
+import tarfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pyotp
+from click.testing import CliRunner, Result
+from sqlalchemy import Engine, select
+
+from tipbox import conversations, directory, instance, sources
+from tipbox.accounts import unlock_journalist
+from tipbox.cli import cli
+from tipbox.config import Config
+from tipbox.db import make_engine, make_session_factory, transaction
+from tipbox.models import Journalist
+from tipbox.storage import FilesystemBlobStore
+
+
+@dataclass(frozen=True)
+class Made:
+    """An instance with a reply and a note, its admin's passphrase and TOTP secret."""
+
+    config: Config
+    passphrase: str
+    totp_secret: str
+    source_id: bytes
+
+
+def _make(config: Config, engine: Engine) -> Made:
+    factory = make_session_factory(engine)
+    with transaction(factory) as db:
+        result = instance.init_instance(db, config, name="Test", admin_username="admin")
+        source_id = sources.create_source(db).public_id
+    store = FilesystemBlobStore(config.blob_dir)
+    with transaction(factory) as db:
+        identity = directory.identity_public(db)
+        admin = db.scalars(select(Journalist)).one()
+        keys = unlock_journalist(db, identity, admin, result.admin.passphrase).keypair
+        conversations.add_reply(db, store, identity, admin, keys, source_id, "a reply")
+        conversations.add_note(db, store, identity, admin, keys, source_id, "a note")
+    return Made(config, result.admin.passphrase, result.admin.totp_secret, source_id)
+
+
+def _invoke(config: Config, *args: str, stdin: str = "") -> Result:
+    return CliRunner().invoke(cli, list(args), obj=config, input=stdin)
+
+
+def _texts(config: Config, passphrase: str, source_id: bytes) -> list[str | None]:
+    engine = make_engine(config)
+    try:
+        with transaction(make_session_factory(engine)) as db:
+            identity = directory.identity_public(db)
+            admin = db.scalars(select(Journalist)).one()
+            keys = unlock_journalist(db, identity, admin, passphrase).keypair
+            store = FilesystemBlobStore(config.blob_dir)
+            views = conversations.conversation(db, store, identity, keys, source_id)
+            return [view.text for view in views]
+    finally:
+        engine.dispose()
+
+
+def _backup(made: Made, out: Path) -> Result:
+    code = pyotp.TOTP(made.totp_secret).now()
+    stdin = f"{made.passphrase}\n{code}\n"
+    return _invoke(made.config, "backup", str(out), "--admin", "admin", stdin=stdin)
+
+
+def test_backup_then_restore_by_key_file_and_refuse_tampering(
+    config: Config, engine: Engine, tmp_path: Path
+) -> None:
+    made = _make(config, engine)
+    out = tmp_path / "backup.tar"
+    done = _backup(made, out)
+    assert done.exit_code == 0, done.output
+    assert "2 blobs" in done.output
+
+    tampered = tmp_path / "tampered.tar"
+    with tarfile.open(out, "r:") as tar:
+        manifest = tar.getmember("manifest.json")
+    data = bytearray(out.read_bytes())
+    data[manifest.offset_data + 20] ^= 1
+    tampered.write_bytes(bytes(data))
+    # A fresh SQLite target: `restore` migrates it once the archive has verified.
+    target = replace(
+        Config.for_data_dir(tmp_path / "restored"),
+        journalist_kdf=config.journalist_kdf,
+        codename_kdf=config.codename_kdf,
+    )
+    key_file = str(config.keys_dir / "identity.json")
+    refused = _invoke(target, "restore", str(tampered), "--identity", key_file)
+    assert refused.exit_code == 1
+    assert "restore refused, nothing restored" in refused.output
+    assert not target.blob_dir.exists()
+
+    restored = _invoke(target, "restore", str(out), "--identity", key_file)
+    assert restored.exit_code == 0, restored.output
+    assert "directory verified" in restored.output
+    assert _texts(target, made.passphrase, made.source_id) == ["a reply", "a note"]
+
+
+def test_restore_by_fingerprint_and_usage_errors(
+    config: Config, engine: Engine, tmp_path: Path
+) -> None:
+    made = _make(config, engine)
+    out = tmp_path / "backup.tar"
+    assert _backup(made, out).exit_code == 0
+    target = Config.for_data_dir(tmp_path / "restored")
+    neither = _invoke(target, "restore", str(out))
+    assert neither.exit_code == 2
+    wrong = _invoke(target, "restore", str(out), "--fingerprint", "0000 " * 10)
+    assert wrong.exit_code == 1
+    assert "made by another instance" in wrong.output
+    fingerprint = (config.keys_dir / "identity.fingerprint").read_text(encoding="utf-8").strip()
+    restored = _invoke(target, "restore", str(out), "--fingerprint", fingerprint)
+    assert restored.exit_code == 0, restored.output
+    assert (target.keys_dir / "identity.json").read_text(encoding="utf-8") == (
+        config.keys_dir / "identity.json"
+    ).read_text(encoding="utf-8")
+
+
+def test_backup_needs_an_unlocked_admin(config: Config, engine: Engine, tmp_path: Path) -> None:
+    made = _make(config, engine)
+    out = tmp_path / "backup.tar"
+    stdin = f"{made.passphrase}\n000000\n"
+    refused = _invoke(config, "backup", str(out), "--admin", "admin", stdin=stdin)
+    assert refused.exit_code == 1
+    assert "not unlocked" in refused.output
+    assert not out.exists()
