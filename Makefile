@@ -92,11 +92,14 @@ test: ## lint, then the suite on SQLite, then on PostgreSQL if TIPBOX_TEST_DATAB
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
-bench: setup ## run every benchmarks/*.py with --quick (helpers named _*.py excepted)
+# Each benchmark runs as a module of the benchmarks package, from here; files named _*.py
+# (the package's __init__.py and the shared helpers) are not benchmarks.
+bench: setup ## run every benchmark with --quick: python -m benchmarks.<name>
 	@shopt -s nullglob; for bench in benchmarks/*.py; do \
-		case "$${bench##*/}" in _*) continue;; esac; \
-		echo "== $$bench"; \
-		$(PY) "$$bench" --quick; \
+		name="$${bench##*/}"; name="$${name%.py}"; \
+		case "$$name" in _*) continue;; esac; \
+		echo "== python -m benchmarks.$$name --quick"; \
+		$(PY) -m "benchmarks.$$name" --quick; \
 	done
 
 clean: ## remove what `make static` made, and the tool caches (not .venv or node_modules)

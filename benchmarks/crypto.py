@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/crypto.py            # 1 GiB streams
-    .venv/bin/python benchmarks/crypto.py --quick    # 64 MiB streams
+    .venv/bin/python -m benchmarks.crypto            # 1 GiB streams
+    .venv/bin/python -m benchmarks.crypto --quick    # 64 MiB streams
 
 Every measurement runs in its own child process, which reports its time and its peak RSS
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``). Linux carries a process's peak over a
@@ -19,30 +19,33 @@ kept. The targets: envelope throughput at least 0.8 of raw secretstream, peak RS
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks._common import (
+    GIB,
+    MIB,
+    peak_rss_kib,
+    platform_label,
+    python_label,
+    scratch_folder,
+    size_label,
+    text_table,
+    utc_stamp,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 65536
-MIB = 1 << 20
-GIB = 1 << 30
 Result = dict[str, Any]
 
 
 # --------------------------------------------------------------------------- children
 # Imports that cost memory (nacl, tipbox) happen only here, inside the child that measures.
-
-
-def _peak_rss_kib() -> int:
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
 
 
 def _blocks(total: int) -> Any:
@@ -94,7 +97,7 @@ def child_encrypt(total: int, variant: str, workdir: Path) -> Result:
             encryptor.write(block)
         encryptor.finish()
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "bytes": total, "peak_rss_kib": _peak_rss_kib()}
+    return {"seconds": seconds, "bytes": total, "peak_rss_kib": peak_rss_kib()}
 
 
 def child_prepare(total: int, variant: str, workdir: Path) -> Result:
@@ -108,7 +111,7 @@ def child_prepare(total: int, variant: str, workdir: Path) -> Result:
             encryptor.write(block)
         info = encryptor.finish()
     (workdir / "key").write_bytes(key)
-    return {"bytes": total, "blob_bytes": info.blob_length, "peak_rss_kib": _peak_rss_kib()}
+    return {"bytes": total, "blob_bytes": info.blob_length, "peak_rss_kib": peak_rss_kib()}
 
 
 def child_decrypt(total: int, variant: str, workdir: Path) -> Result:
@@ -134,7 +137,7 @@ def child_decrypt(total: int, variant: str, workdir: Path) -> Result:
             for _ in reader:
                 pass
         seconds = time.perf_counter() - start
-    return {"seconds": seconds, "bytes": total, "peak_rss_kib": _peak_rss_kib()}
+    return {"seconds": seconds, "bytes": total, "peak_rss_kib": peak_rss_kib()}
 
 
 def child_unwrap(total: int, variant: str, workdir: Path) -> Result:
@@ -157,7 +160,7 @@ def child_unwrap(total: int, variant: str, workdir: Path) -> Result:
         for _ in range(count):
             envelope.unwrap_key(wrap, secret)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "count": count, "peak_rss_kib": _peak_rss_kib()}
+    return {"seconds": seconds, "count": count, "peak_rss_kib": peak_rss_kib()}
 
 
 def child_argon2(total: int, variant: str, workdir: Path) -> Result:
@@ -186,18 +189,13 @@ def child_argon2(total: int, variant: str, workdir: Path) -> Result:
             start = time.perf_counter()
             argon2id.kdf(32, b"correct horse battery staple", salt, cost.opslimit, cost.memlimit)
         times.append(time.perf_counter() - start)
-    return {"seconds": min(times), "runs": times, "peak_rss_kib": _peak_rss_kib()}
+    return {"seconds": min(times), "runs": times, "peak_rss_kib": peak_rss_kib()}
 
 
 def child_info(total: int, variant: str, workdir: Path) -> Result:
-    import platform
     from importlib.metadata import version
 
-    return {
-        "python": f"{platform.python_version()} ({platform.python_implementation()})",
-        "pynacl": version("pynacl"),
-        "machine": f"{platform.system()} {platform.machine()}",
-    }
+    return {"pynacl": version("pynacl")}
 
 
 CHILDREN = {
@@ -218,8 +216,9 @@ def run_child(name: str, total: int, variant: str, workdir: Path) -> Result:
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
+    child = ["--child", name, str(total), variant, str(workdir)]
     completed = subprocess.run(
-        [sys.executable, __file__, "--child", name, str(total), variant, str(workdir)],
+        [sys.executable, "-m", "benchmarks.crypto", *child],
         check=True,
         capture_output=True,
         text=True,
@@ -249,22 +248,6 @@ def mb_per_s(result: Result) -> float:
     return float(result["bytes"]) / float(result["seconds"]) / 1e6
 
 
-def size_label(total: int) -> str:
-    return f"{total // GIB} GiB" if total % GIB == 0 else f"{total // MIB} MiB"
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [row[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="tipbox crypto benchmark")
     parser.add_argument("--quick", action="store_true", help="64 MiB streams instead of 1 GiB")
@@ -284,8 +267,7 @@ def main() -> int:
     total = 64 * MIB if args.quick else GIB
     unwraps = 5_000 if args.quick else 20_000
     argon_runs = 1 if args.quick else 3
-    with tempfile.TemporaryDirectory(prefix="tipbox-bench-") as tmp:
-        workdir = Path(tmp)
+    with scratch_folder("crypto") as workdir:
         info = run_child("info", 0, "", workdir)
         encrypt = best("encrypt", total, ["raw", "envelope", "digest"], workdir, args.repeat)
         run_child("prepare", total, "", workdir)
@@ -298,8 +280,8 @@ def main() -> int:
 
     label = size_label(total)
     print("tipbox crypto benchmark (benchmarks/crypto.py)")
-    print(f"  date      {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}")
-    print(f"  python    {info['python']}, {info['machine']}")
+    print(f"  date      {utc_stamp()}")
+    print(f"  python    {python_label()}, {platform_label()}")
     print(f"  pynacl    {info['pynacl']}, with its bundled libsodium (version not exposed)")
     print(f"  cpus      {os.cpu_count()}")
     print(
@@ -325,7 +307,7 @@ def main() -> int:
         stream_row("envelope body decrypt", decrypt["envelope"], decrypt["raw"]),
         stream_row("envelope body decrypt + H(blob)", decrypt["digest"], decrypt["raw"]),
     ]
-    print(table(rows, [f"stream of {label}", "MB/s", "peak RSS", "vs raw"]))
+    print(text_table(rows, [f"stream of {label}", "MB/s", "peak RSS", "vs raw"]))
     print()
 
     def rate(result: Result) -> float:
@@ -344,7 +326,7 @@ def main() -> int:
             f"{rate(unwrap['derive']) / rate(unwrap['raw']):.2f}",
         ],
     ]
-    print(table(rows, [f"sealed-box open ({unwraps:,} wraps)", "opens/s", "vs raw"]))
+    print(text_table(rows, [f"sealed-box open ({unwraps:,} wraps)", "opens/s", "vs raw"]))
     print()
 
     def argon_row(label: str, variant: str, raw: str) -> list[str]:
@@ -363,7 +345,7 @@ def main() -> int:
         argon_row("source codename (derive_source_keys)", "codename", "raw-codename"),
     ]
     print(
-        table(
+        text_table(
             rows,
             [f"Argon2id derivation (best of {argon_runs})", "ms", "peak RSS", "vs raw"],
         )

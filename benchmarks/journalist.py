@@ -2,9 +2,9 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/journalist.py           # 10,000 sources, 100,000 items, 1 GiB
-    .venv/bin/python benchmarks/journalist.py --quick   # 1,000 sources, 10,000 items, 64 MiB
-    .venv/bin/python benchmarks/journalist.py --sqlite  # the same on SQLite
+    .venv/bin/python -m benchmarks.journalist           # 10,000 sources, 100,000 items, 1 GiB
+    .venv/bin/python -m benchmarks.journalist --quick   # 1,000 sources, 10,000 items, 64 MiB
+    .venv/bin/python -m benchmarks.journalist --sqlite  # the same on SQLite
 
 Setup: a fresh PostgreSQL database on the server of ``--database-url`` (created for the run,
 dropped after; with ``--sqlite``, a SQLite file in a temporary folder), migrated and
@@ -76,45 +76,71 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import html
 import http.client
+import itertools
 import math
 import os
 import platform
 import random
 import re
-import secrets
-import shutil
-import socket
-import sqlite3
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import nacl.bindings as sodium
 import pyotp
-from sqlalchemy import Engine, Table, create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Engine, Table, func, insert, select, text
 
+from benchmarks._common import (
+    GIB,
+    MIB,
+    MemoryWatch,
+    ProcessMemory,
+    memory_table,
+    ms,
+    percentile,
+    platform_label,
+    print_errors,
+    print_targets,
+    python_label,
+    scratch_folder,
+    size_label,
+    text_table,
+    utc_stamp,
+)
+from benchmarks._database import Database, add_database_url, init_instance
+from benchmarks._server import (
+    FORM_HEADERS,
+    REQUEST_TIMEOUT,
+    Client,
+    Load,
+    Server,
+    Unexpected,
+    cookie_header,
+    cpu_snapshot,
+    cpu_spent,
+    csrf_token,
+    run_clients,
+    server_label,
+    serving,
+)
 from journalist_ui.listing import PAGE_SIZE
-from tipbox import directory, instance
+from tipbox import directory
 from tipbox.accounts import Credentials, unlock_journalist
 from tipbox.config import Config
 from tipbox.crypto import envelope
 from tipbox.crypto.keys import KeyPair, PublicKeys, Role
 from tipbox.crypto.tags import MetadataKeys, normalise_tag, seal_tag, tag_index
 from tipbox.crypto.wordlist import words
-from tipbox.db import make_engine, make_session_factory, normalise_url, transaction, upgrade
+from tipbox.db import make_engine, make_session_factory, normalise_url, transaction
 from tipbox.models import (
     KIND_FILE,
     KIND_MESSAGE,
@@ -129,7 +155,6 @@ from tipbox.models import (
     Base,
     Journalist,
 )
-from tipbox.serve import KEEPALIVE_SECONDS, THREADS, default_workers
 from tipbox.storage import FilesystemBlobStore
 from tipbox.submission_rules import Limits
 from tipbox.submissions import accept_server_submission
@@ -137,19 +162,10 @@ from tipbox.tagging import open_metadata_keys
 from tipbox.triage import NAME_OF_STATUS
 from tipbox.uploads import EncryptingUpload
 
-MIB = 1 << 20
-GIB = 1 << 30
 CHUNK = envelope.CHUNK_BYTES
 CLIENTS = 4
-DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-REQUEST_TIMEOUT = 60.0
 DOWNLOAD_TIMEOUT = 600.0
-SERVER_START_SECONDS = 60.0
-# gunicorn closes a keep-alive connection idle for KEEPALIVE_SECONDS; a request sent as it
-# closes would fail, so a connection idle for less than that is replaced, not reused.
-IDLE_RECONNECT_SECONDS = KEEPALIVE_SECONDS / 2
 PEAK_RSS_TARGET_MIB = 200
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SEED = 20240601  # the seeded data and the file's content are the same on every run
 INSERT_BATCH = 5000  # rows per executemany
 SEARCH_SAMPLES = 20  # different search strings per kind of search
@@ -171,94 +187,9 @@ QUICK = Plan(quick=True, sources=1_000, items=10_000, requests=100, file_bytes=6
 FULL = Plan(quick=False, sources=10_000, items=100_000, requests=400, file_bytes=GIB, repeats=3)
 
 
-class Unexpected(Exception):  # noqa: N818 - reads as "an unexpected answer"
-    """The server answered something other than what the step expects."""
-
-
 def progress(message: str) -> None:
     """A line on stderr while the run goes on (the report itself goes to stdout)."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- HTTP client
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    location: str
-    text: str
-
-
-class Client:
-    """One browser tab: cookies and a keep-alive connection of its own."""
-
-    def __init__(self, port: int, cookies: Mapping[str, str] | None = None) -> None:
-        self.port = port
-        self.cookies: dict[str, str] = dict(cookies or {})
-        self._conn: http.client.HTTPConnection | None = None
-        self._last_used = 0.0
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is not None and time.monotonic() - self._last_used > IDLE_RECONNECT_SECONDS:
-            self.close()
-        if self._conn is None:
-            self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT)
-        return self._conn
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        """Send one request on the kept connection and read the whole answer."""
-        conn = self._connection()
-        try:
-            conn.request(
-                method, path, body=body, headers={**(headers or {}), **cookie_header(self.cookies)}
-            )
-            answer = conn.getresponse()
-            content = answer.read().decode("utf-8", "replace")
-        except BaseException:
-            self.close()
-            raise
-        self.keep_cookies(answer)
-        self._last_used = time.monotonic()
-        if answer.will_close:
-            self.close()
-        return Response(answer.status, answer.getheader("Location", ""), content)
-
-    def keep_cookies(self, answer: http.client.HTTPResponse) -> None:
-        # Cookies are Secure, which a browser keeps for loopback addresses over plain HTTP
-        # (tipbox.web.cookies); this client sends them back as such a browser would.
-        for header in answer.headers.get_all("Set-Cookie") or []:
-            name, _, rest = header.partition("=")
-            value = rest.split(";", 1)[0]
-            if value and "max-age=0" not in header.lower():
-                self.cookies[name.strip()] = value
-            else:
-                self.cookies.pop(name.strip(), None)
-
-
-def cookie_header(cookies: Mapping[str, str]) -> dict[str, str]:
-    """The ``Cookie`` header that sends ``cookies`` back (none if there are none)."""
-    if not cookies:
-        return {}
-    return {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
-
-
-def csrf_token(page: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    if not match:
-        raise Unexpected("no CSRF token on the page")
-    return html.unescape(match.group(1))
 
 
 def listed_rows(page: str) -> int:
@@ -710,171 +641,7 @@ def insert_tags(engine: Engine, keys: MetadataKeys, seeded: list[SeededSource]) 
             conn.execute(insert(table("source_tags")), rows[at : at + INSERT_BATCH])
 
 
-# --------------------------------------------------------------------------- the server
-
-
-def read_status(pid: int) -> dict[str, int]:
-    """The ``Vm*`` lines of ``/proc/<pid>/status``, in KiB."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Vm"):
-            name, value = line.split(":", 1)
-            out[name] = int(value.split()[0])
-    return out
-
-
-def reset_peak(pid: int) -> bool:
-    """Reset a process's ``VmHWM`` to its current RSS (Linux 4.0+); False if refused."""
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (0 if it is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)"; comm may hold spaces
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def processes() -> Iterator[tuple[int, int, str]]:
-    """(pid, parent pid, command name) of every process."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        yield int(entry.name), int(stat.rsplit(")", 1)[1].split()[1]), comm
-
-
-@dataclass
-class Server:
-    """The journalist app under gunicorn: the master is the process we started."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    database: str | None  # its PostgreSQL database's name (None on SQLite)
-
-    def workers(self) -> list[int]:
-        return sorted(pid for pid, ppid, _ in processes() if ppid == self.process.pid)
-
-    def backends(self) -> list[int]:
-        """The PostgreSQL backends connected to its database (named in their titles)."""
-        if self.database is None:
-            return []
-        found = []
-        for pid, _, comm in processes():
-            try:
-                title = Path(f"/proc/{pid}/cmdline").read_bytes() if comm == "postgres" else b""
-            except OSError:
-                continue
-            if f" {self.database} ".encode() in title.replace(b"\0", b" "):
-                found.append(pid)
-        return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def server_env(config: Config, tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPBOX_")}
-    env.update(
-        TIPBOX_DATA_DIR=str(config.data_dir),
-        TIPBOX_DATABASE_URL=config.database_url,
-        TIPBOX_KEYS_DIR=str(config.keys_dir),
-        TIPBOX_BLOB_DIR=str(config.blob_dir),
-        TMPDIR=str(tmp),
-    )
-    return env
-
-
-def start_server(config: Config, tmp: Path) -> Server:
-    """Start ``python -m tipbox.serve journalist`` with default workers; wait for /healthz."""
-    port = free_port()
-    log = tmp / "server.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tipbox.serve", "journalist", "--bind", f"127.0.0.1:{port}"],
-            env=server_env(config, tmp),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    url = make_url(config.database_url)
-    server = Server(
-        process, port, log, url.database if url.get_backend_name() != "sqlite" else None
-    )
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline and process.poll() is None:
-        probe = Client(port)
-        try:
-            healthy = probe.request("GET", "/healthz").status == 200
-        except OSError:
-            healthy = False
-        finally:
-            probe.close()
-        # Every worker must have been forked before anything is measured.
-        if healthy and len(server.workers()) == default_workers():
-            return server
-        time.sleep(0.2)
-    stop_server(server)
-    raise RuntimeError(f"the journalist app did not start; its log:\n{log.read_text()[-3000:]}")
-
-
-def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait(timeout=30)
-
-
-def machine_busy() -> float:
-    """CPU seconds the whole machine spent busy since boot (``/proc/stat``, all CPUs)."""
-    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS  # less idle and iowait
-
-
-def cpu_snapshot(server: Server) -> dict[str, float]:
-    """CPU seconds so far: this process (the clients), gunicorn, each PostgreSQL backend of
-    the run's database, and the whole machine."""
-    snap = {"client": time.process_time(), "machine": machine_busy()}
-    snap["gunicorn"] = sum(cpu_seconds(pid) for pid in [server.process.pid, *server.workers()])
-    for pid in server.backends():
-        snap[f"pg{pid}"] = cpu_seconds(pid)
-    return snap
-
-
-def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """CPU seconds between two snapshots, postgres backends summed; "others" is the rest of
-    the machine (PostgreSQL's background writers included)."""
-    spent = {key: after[key] - before[key] for key in ("client", "gunicorn")}
-    spent["postgres"] = sum(
-        value - before.get(key, 0.0) for key, value in after.items() if key.startswith("pg")
-    )
-    ours = sum(spent.values())
-    spent["others"] = max(0.0, after["machine"] - before["machine"] - ours)
-    return spent
-
-
 # --------------------------------------------------------------------------- login
-
-
-FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 def log_in(port: int, admin: Credentials) -> tuple[dict[str, str], float]:
@@ -1039,27 +806,29 @@ def source_page_requests(largest: SeededSource) -> list[InboxRequest]:
     ]
 
 
-@dataclass
-class Load:
-    """What one kind of inbox request did."""
+@dataclass(frozen=True)
+class Answer:
+    """One inbox or source page request: its time and the rows its answer showed."""
 
-    latencies: list[float]
-    errors: Counter[str]
     seconds: float
-    cpu: dict[str, float]
-    rows: int  # rows listed, summed over the answers
-
-    @property
-    def done(self) -> int:
-        return len(self.latencies)
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.seconds if self.seconds else 0.0
+    rows: int
 
 
-def get_inbox(client: Client, variant: Variant) -> tuple[float, int]:
-    """One request: its time and the rows it showed (checked against the variant)."""
+def in_turn(variants: list[Variant]) -> Callable[[], Variant]:
+    """The variants one after the other, whichever client thread asks for the next."""
+    lock = threading.Lock()
+    turn = itertools.count()
+
+    def next_variant() -> Variant:
+        with lock:
+            return variants[next(turn) % len(variants)]
+
+    return next_variant
+
+
+def get_inbox(client: Client, next_variant: Callable[[], Variant]) -> Answer:
+    """One request of the next variant, its rows checked against the variant's."""
+    variant = next_variant()
     start = time.perf_counter()
     answer = client.request("GET", variant.path)
     seconds = time.perf_counter() - start
@@ -1068,61 +837,27 @@ def get_inbox(client: Client, variant: Variant) -> tuple[float, int]:
     rows = variant.count(answer.text)
     if rows != variant.rows:
         raise Unexpected(f"GET {variant.path}: {rows} rows shown, {variant.rows} expected")
-    return seconds, rows
+    return Answer(seconds, rows)
 
 
 def run_inbox(
     server: Server, cookies: Mapping[str, str], request: InboxRequest, total: int
-) -> Load:
+) -> Load[Answer]:
     """``total`` requests of ``request`` from its client threads, each on its own connection."""
-    lock = threading.Lock()
-    latencies: list[float] = []
-    errors: Counter[str] = Counter()
-    listed = 0
-    issued = 0
-    barrier = threading.Barrier(request.clients + 1, timeout=60)
-
-    def loop() -> None:
-        nonlocal issued, listed
-        client = Client(server.port, cookies)
-        barrier.wait()
-        try:
-            while True:
-                with lock:
-                    if issued >= total:
-                        return
-                    variant = request.variants[issued % len(request.variants)]
-                    issued += 1
-                try:
-                    seconds, rows = get_inbox(client, variant)
-                except Exception as exc:  # counted and reported; the client goes on
-                    with lock:
-                        errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
-                    continue
-                with lock:
-                    latencies.append(seconds)
-                    listed += rows
-        finally:
+    clients = [Client(server.port, cookies) for _ in range(request.clients)]
+    next_variant = in_turn(request.variants)
+    try:
+        units = [partial(get_inbox, client, next_variant) for client in clients]
+        # No time limit of its own: as long as its requests may take one after the other.
+        return run_clients(server, units, total, total * REQUEST_TIMEOUT)
+    finally:
+        for client in clients:
             client.close()
-
-    threads = [threading.Thread(target=loop, daemon=True) for _ in range(request.clients)]
-    for thread in threads:
-        thread.start()
-    before = cpu_snapshot(server)
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join(timeout=total * REQUEST_TIMEOUT)
-    seconds = time.perf_counter() - start
-    cpu = cpu_spent(before, cpu_snapshot(server))
-    if any(thread.is_alive() for thread in threads):
-        errors["a client thread did not finish"] += 1
-    return Load(latencies, errors, seconds, cpu, listed)
 
 
 def phase_inbox(
     server: Server, cookies: Mapping[str, str], requests: list[InboxRequest], plan: Plan
-) -> tuple[dict[str, tuple[InboxRequest, Load]], list[Load]]:
+) -> tuple[dict[str, tuple[InboxRequest, Load[Answer]]], list[Load[Answer]]]:
     """Every kind of inbox request: a warm-up round (checked, not reported), then measured."""
     loads, warm_ups = {}, []
     for request in requests:
@@ -1134,26 +869,13 @@ def phase_inbox(
     return loads, warm_ups
 
 
-@dataclass(frozen=True)
-class PageMemory:
-    """The workers' memory around the source pages, KiB: the largest RSS before them and
-    the largest peak during them (``VmHWM``, reset first if ``reset``)."""
-
-    before: int
-    peak: int
-    reset: bool
-
-
 def phase_source_page(
     server: Server, cookies: Mapping[str, str], requests: list[InboxRequest], plan: Plan
-) -> tuple[dict[str, tuple[InboxRequest, Load]], list[Load], PageMemory]:
-    """The source page rows, with the workers' peak RSS over them."""
-    workers = server.workers()
-    reset = all([reset_peak(pid) for pid in workers])
-    before = max(read_status(pid)["VmRSS"] for pid in workers)
+) -> tuple[dict[str, tuple[InboxRequest, Load[Answer]]], list[Load[Answer]], ProcessMemory]:
+    """The source page rows, with the workers' memory over them."""
+    memory = MemoryWatch(server.process.pid, server.workers())
     loads, warm_ups = phase_inbox(server, cookies, requests, plan)
-    peak = max(read_status(pid)["VmHWM"] for pid in workers)
-    return loads, warm_ups, PageMemory(before, peak, reset)
+    return loads, warm_ups, memory.stop()
 
 
 # --------------------------------------------------------------------------- download
@@ -1281,10 +1003,7 @@ class DownloadResult:
     stored: StoredFile
     downloads: list[Download]
     in_process: dict[str, list[float]]  # variant -> seconds of each run
-    peak_reset: bool
-    # pid -> (VmHWM before, VmRSS at the first download's start, VmHWM over the downloads), KiB
-    memory: dict[int, tuple[int, int, int]]
-    master: int
+    memory: ProcessMemory  # gunicorn's processes over the downloads
 
     @property
     def downloads_ok(self) -> bool:
@@ -1302,124 +1021,23 @@ def phase_download(
     stored = add_file(config, source_id, plan.file_bytes)
     blob_path = FilesystemBlobStore(config.blob_dir).path(stored.blob_id)
 
-    pids = [server.process.pid, *server.workers()]
-    since_start = {pid: read_status(pid)["VmHWM"] for pid in pids}
     # The login's Argon2id (256 MiB) is in some worker's peak: start afresh.
-    peak_reset = all([reset_peak(pid) for pid in pids])
-    at_start = {pid: read_status(pid)["VmRSS"] for pid in pids}
+    memory = MemoryWatch(server.process.pid, [server.process.pid, *server.workers()])
     downloads = []
     for run in range(plan.repeats):
         progress(f"download {run + 1} of {plan.repeats}")
         downloads.append(download(server, cookies, stored))
-    during = {pid: read_status(pid)["VmHWM"] for pid in pids}
+    memory_over_downloads = memory.stop()
 
     in_process: dict[str, list[float]] = {"envelope": [], "raw": []}
     for run in range(plan.repeats):
         progress(f"in-process decryption {run + 1} of {plan.repeats}")
         for variant in in_process:  # interleaved, as benchmarks/crypto.py does
             in_process[variant].append(decrypt_in_process(stored, blob_path, variant))
-    return DownloadResult(
-        stored,
-        downloads,
-        in_process,
-        peak_reset,
-        {pid: (since_start[pid], at_start[pid], during[pid]) for pid in pids},
-        server.process.pid,
-    )
-
-
-# --------------------------------------------------------------------------- setup
-
-
-@dataclass
-class Database:
-    """A database of the run's own: on the server of ``--database-url``, or a SQLite file."""
-
-    server_url: str | None  # None for SQLite
-    name: str = field(default_factory=lambda: f"tipbox_bench_{secrets.token_hex(6)}")
-    version: str = ""
-    created: bool = False
-
-    def url(self, data_dir: Path) -> str:
-        if self.server_url is None:
-            return f"sqlite:///{data_dir / 'tipbox.sqlite'}"
-        return make_url(self.server_url).set(database=self.name).render_as_string(False)
-
-    def _admin(self, sql: str) -> str:
-        assert self.server_url is not None
-        engine = create_engine(self.server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-        try:
-            with engine.connect() as conn:
-                result = conn.exec_driver_sql(sql)
-                return str(result.scalar()) if result.returns_rows else ""
-        finally:
-            engine.dispose()
-
-    def create(self) -> None:
-        if self.server_url is None:
-            self.version = sqlite3.sqlite_version
-            return
-        self.version = self._admin("SHOW server_version")
-        self.created = True  # from here on, drop() must run whatever happens
-        self._admin(f'CREATE DATABASE "{self.name}"')
-
-    def drop(self) -> None:
-        if self.created:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-    def describe(self) -> str:
-        if self.server_url is None:
-            return f"SQLite {self.version}, a file in a temporary folder (deleted after)"
-        url = make_url(self.server_url)
-        return (
-            f"PostgreSQL {self.version} at {url.host}:{url.port},"
-            f" fresh database {self.name} (dropped after)"
-        )
-
-
-def init(data_dir: Path, db: Database) -> tuple[Config, Credentials]:
-    """Migrate the database and initialise an instance with the default (real) costs."""
-    data_dir.mkdir(mode=0o700)
-    config = Config.for_data_dir(data_dir, database_url=db.url(data_dir))
-    upgrade(config)
-    engine = make_engine(config)
-    try:
-        with transaction(make_session_factory(engine)) as session:
-            result = instance.init_instance(
-                session, config, name="Benchmark newsroom", admin_username="admin"
-            )
-    finally:
-        engine.dispose()
-    return config, result.admin
+    return DownloadResult(stored, downloads, in_process, memory_over_downloads)
 
 
 # --------------------------------------------------------------------------- report
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..1) of a non-empty list."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def text_table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [row[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.1f}"
-
-
-def size_label(total: int) -> str:
-    return f"{total // GIB} GiB" if total % GIB == 0 else f"{total // MIB} MiB"
 
 
 def cpu_model() -> str:
@@ -1490,66 +1108,70 @@ def seeding_table(seeded: Seeded) -> str:
     return table_rows + "\n\n" + text_table(steps, ["seeding step", "seconds"])
 
 
-def inbox_table(loads: dict[str, tuple[InboxRequest, Load]], postgres: bool) -> str:
-    """Latency and CPU per kind of inbox request (SQLite's CPU is in gunicorn's)."""
-    rows = []
-    for request, load in loads.values():
-        if request.source_page:
-            continue
-        latencies = load.latencies or [0.0]
-        per = max(load.done, 1)
-        rows.append(
-            [
-                request.label,
-                f"{load.done:,}",
-                f"{sum(load.errors.values())}",
-                f"{load.rate:,.1f}",
-                ms(percentile(latencies, 0.5)),
-                ms(percentile(latencies, 0.99)),
-                ms(max(latencies)),
-                f"{load.rows / per:,.0f}",
-                ms(load.cpu["gunicorn"] / per),
-                ms(load.cpu["postgres"] / per) if postgres else "-",
-                urllib.parse.unquote_plus(request.variants[0].path),
-            ]
-        )
+def request_cells(load: Load[Answer]) -> list[str]:
+    """The cells of a row of requests that both tables have: answers, errors, answers per
+    second, latency (p50, p99, max), rows per answer and gunicorn's CPU per answer."""
+    latencies = [answer.seconds for answer in load.samples] or [0.0]
+    per = max(load.done, 1)
+    return [
+        f"{load.done:,}",
+        f"{sum(load.errors.values())}",
+        f"{load.rate:,.1f}",
+        ms(percentile(latencies, 0.5)),
+        ms(percentile(latencies, 0.99)),
+        ms(max(latencies)),
+        f"{sum(answer.rows for answer in load.samples) / per:,.0f}",
+        ms(load.cpu["gunicorn"] / per),
+    ]
+
+
+def postgres_cell(load: Load[Answer], postgres: bool) -> str:
+    """PostgreSQL's CPU per answer ("-" on SQLite, whose CPU is in gunicorn's)."""
+    return ms(load.cpu["postgres"] / max(load.done, 1)) if postgres else "-"
+
+
+def inbox_table(loads: dict[str, tuple[InboxRequest, Load[Answer]]], postgres: bool) -> str:
+    """Latency and CPU per kind of inbox request."""
+    rows = [
+        [
+            request.label,
+            *request_cells(load),
+            postgres_cell(load, postgres),
+            urllib.parse.unquote_plus(request.variants[0].path),
+        ]
+        for request, load in loads.values()
+        if not request.source_page
+    ]
     header = [f"inbox GET, {CLIENTS} clients", "200s", "errors", "per s", "p50 ms", "p99 ms"]
     extra = ["max ms", "rows", "gunicorn CPU ms", "postgres CPU ms", "first URL"]
     return text_table(rows, [*header, *extra])
 
 
 def source_page_table(
-    loads: dict[str, tuple[InboxRequest, Load]], memory: PageMemory, postgres: bool
+    loads: dict[str, tuple[InboxRequest, Load[Answer]]], memory: ProcessMemory, postgres: bool
 ) -> str:
     """The source page rows: their cost grows with the source's items, each one opened."""
     rows = []
     for request, load in loads.values():
-        latencies = load.latencies or [0.0]
-        per = max(load.done, 1)
         items = max(request.variants[0].rows, 1)
+        per_item = load.cpu["gunicorn"] / max(load.done, 1) / items
         rows.append(
             [
                 request.label,
                 f"{request.clients}",
-                f"{load.done:,}",
-                f"{sum(load.errors.values())}",
-                f"{load.rate:,.1f}",
-                ms(percentile(latencies, 0.5)),
-                ms(percentile(latencies, 0.99)),
-                ms(max(latencies)),
-                f"{load.rows / per:,.0f}",
-                ms(load.cpu["gunicorn"] / per),
-                f"{load.cpu['gunicorn'] / per / items * 1e6:,.0f}",
-                ms(load.cpu["postgres"] / per) if postgres else "-",
+                *request_cells(load),
+                f"{per_item * 1e6:,.0f}",
+                postgres_cell(load, postgres),
             ]
         )
     header = ["source page GET", "clients", "200s", "errors", "per s", "p50 ms", "p99 ms"]
     extra = ["max ms", "items opened", "gunicorn CPU ms", "per item us", "postgres CPU ms"]
+    before = max(at_start for _, at_start, _ in memory.pids.values())
     peak = "peak" if memory.reset else "peak (VmHWM not reset: since start)"
     return (
         text_table(rows, [*header, *extra])
-        + f"\nworker RSS: {memory.before / 1024:,.0f} MiB at most before these requests,"
-        + f" {peak} {memory.peak / 1024:,.0f} MiB during them"
+        + f"\nworker RSS: {before / 1024:,.0f} MiB at most before these requests,"
+        + f" {peak} {memory.worker_peak_mib:,.0f} MiB during them"
     )
 
 
@@ -1599,24 +1221,6 @@ def download_table(result: DownloadResult) -> str:
     return main + "\n\n" + each
 
 
-def memory_table(result: DownloadResult) -> str:
-    rows = []
-    for pid, (since_start, at_start, during) in sorted(
-        result.memory.items(), key=lambda item: (item[0] != result.master, -item[1][2])
-    ):
-        role = "master" if pid == result.master else "worker"
-        rows.append(
-            [
-                f"gunicorn {role} {pid}",
-                f"{since_start / 1024:,.0f}",
-                f"{at_start / 1024:,.0f}",
-                f"{during / 1024:,.0f}",
-            ]
-        )
-    during_label = "VmHWM in downloads" if result.peak_reset else "VmHWM (not reset)"
-    return text_table(rows, ["server memory, MiB", "VmHWM before", "VmRSS at start", during_label])
-
-
 def print_header(
     plan: Plan,
     db: Database,
@@ -1627,20 +1231,14 @@ def print_header(
     stored: StoredFile,
 ) -> None:
     print("tipbox journalist app benchmark (benchmarks/journalist.py)")
-    print(f"  date      {started.strftime('%Y-%m-%d %H:%M UTC')}")
-    print(
-        f"  python    {platform.python_version()} ({platform.python_implementation()}),"
-        f" {platform.system()} {platform.machine()}"
-    )
+    print(f"  date      {utc_stamp(started)}")
+    print(f"  python    {python_label()}, {platform_label()}")
     print(
         f"  machine   {os.cpu_count()} CPUs ({cpu_model()}), shared by server, database and"
         f" clients; load average {load_before:.2f} before the run"
     )
     print(f"  database  {db.describe()}")
-    print(
-        f"  server    python -m tipbox.serve journalist: gunicorn gthread, {default_workers()}"
-        f" workers x {THREADS} threads (the default), keep-alive {KEEPALIVE_SECONDS} s"
-    )
+    print(f"  server    {server_label('journalist')}")
     print(
         f"  data      {len(seeded.sources):,} sources, {sum(seeded.kinds.values()):,} items,"
         f" {seeded.wraps:,} wraps, bulk-inserted (random bytes for the encrypted columns,"
@@ -1665,26 +1263,20 @@ def print_header(
     print()
 
 
-def report_checks(loads: list[Load], result: DownloadResult) -> int:
+def report_checks(loads: list[Load[Answer]], result: DownloadResult) -> int:
     """Print the errors and the targets; 0 when all is well."""
-    errors: Counter[str] = Counter()
-    for load in loads:
-        errors.update(load.errors)
-    for reason, count in errors.most_common(10):
-        print(f"error x{count}: {reason}")
-    workers = [during for pid, (_, _, during) in result.memory.items() if pid != result.master]
-    peak_mib = max(workers, default=0) / 1024
+    errors = print_errors(load.errors for load in loads)
+    peak_mib = result.memory.worker_peak_mib
     checks = {
-        "every inbox and source page answer a 200 with the rows expected (0 errors)": not errors,
+        "every inbox and source page answer a 200 with the rows expected (0 errors)": (
+            not errors and all(load.finished for load in loads)
+        ),
         "every download complete and equal to the file, byte for byte": result.downloads_ok,
         f"worker peak RSS in the downloads < {PEAK_RSS_TARGET_MIB} MiB ({peak_mib:,.0f} MiB)": (
-            peak_mib < PEAK_RSS_TARGET_MIB and result.peak_reset
+            peak_mib < PEAK_RSS_TARGET_MIB and result.memory.reset
         ),
     }
-    print("targets:")
-    for check, ok in checks.items():
-        print(f"  {'met    ' if ok else 'NOT MET'}  {check}")
-    return 0 if all(checks.values()) else 1
+    return print_targets(checks)
 
 
 # --------------------------------------------------------------------------- main
@@ -1694,11 +1286,8 @@ def run(plan: Plan, db: Database) -> int:
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()[0]
     rng = random.Random(SEED)
-    tmp = Path(tempfile.mkdtemp(prefix="tipbox-bench-journalist-"))
-    server: Server | None = None
-    try:
-        db.create()
-        config, admin = init(tmp / "instance", db)
+    with scratch_folder("journalist") as tmp, db:
+        config, admin = init_instance(tmp / "instance", db)
         progress(f"seeding {plan.sources:,} sources and {plan.items:,} items")
         engine = make_engine(config)
         try:
@@ -1707,25 +1296,16 @@ def run(plan: Plan, db: Database) -> int:
         finally:
             engine.dispose()
         progress(f"seeded in {seeded.seconds:.1f} s; starting the journalist app")
-        server = start_server(config, tmp)
-        cookies, login_seconds = log_in(server.port, admin)
-        requests = inbox_requests(seeded.sources, rng)
-        inbox, warm_ups = phase_inbox(server, cookies, requests, plan)
-        # The file goes to a source whose page is not measured (it would gain an item).
-        other = next(s for s in seeded.sources if s is not seeded.sealed)
-        result = phase_download(server, cookies, config, plan, other.public_id)
-        pages, page_warm_ups, page_memory = phase_source_page(
-            server, cookies, source_page_requests(seeded.sealed), plan
-        )
-    except BaseException:
-        if server is not None:
-            print(f"server log:\n{server.log.read_text()[-3000:]}", file=sys.stderr)
-        raise
-    finally:
-        if server is not None:
-            stop_server(server)
-        db.drop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        with serving("journalist", config, tmp) as server:
+            cookies, login_seconds = log_in(server.port, admin)
+            requests = inbox_requests(seeded.sources, rng)
+            inbox, warm_ups = phase_inbox(server, cookies, requests, plan)
+            # The file goes to a source whose page is not measured (it would gain an item).
+            other = next(s for s in seeded.sources if s is not seeded.sealed)
+            result = phase_download(server, cookies, config, plan, other.public_id)
+            pages, page_warm_ups, page_memory = phase_source_page(
+                server, cookies, source_page_requests(seeded.sealed), plan
+            )
 
     print_header(plan, db, started, load_before, seeded, login_seconds, result.stored)
     print(seeding_table(seeded))
@@ -1736,7 +1316,7 @@ def run(plan: Plan, db: Database) -> int:
     print()
     print(download_table(result))
     print()
-    print(memory_table(result))
+    print(memory_table(result.memory, "downloads"))
     print()
     loads = [*warm_ups, *page_warm_ups, *(load for _, load in [*inbox.values(), *pages.values()])]
     return report_checks(loads, result)
@@ -1747,11 +1327,7 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="1,000 sources, 10,000 items, a 64 MiB file"
     )
-    parser.add_argument(
-        "--database-url",
-        default=DEFAULT_DATABASE_URL,
-        help="a PostgreSQL server URL, used only to create and drop the run's own database",
-    )
+    add_database_url(parser)
     parser.add_argument(
         "--repeat",
         type=int,

@@ -2,9 +2,9 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/keys.py            # 100,000 items, SQLite
-    .venv/bin/python benchmarks/keys.py --quick    # 10,000 items
-    .venv/bin/python benchmarks/keys.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python -m benchmarks.keys            # 100,000 items, SQLite
+    .venv/bin/python -m benchmarks.keys --quick    # 10,000 items
+    .venv/bin/python -m benchmarks.keys --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 Setup: a fresh instance (``tipbox.instance.init_instance`` with the real Argon2id costs) in
 a temporary folder, on SQLite there or, with ``--database-url``, on a PostgreSQL database
@@ -33,23 +33,21 @@ import argparse
 import datetime
 import os
 import platform
-import resource
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import version
-from pathlib import Path
 
 from nacl.bindings import crypto_box_seal, crypto_box_seal_open
-from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
+from benchmarks._common import peak_rss_kib, platform_label, scratch_folder, text_table, utc_stamp
+from benchmarks._database import Database
 from tipbox import directory, instance, keyring, rotation, sources
 from tipbox.accounts import unlock_journalist
 from tipbox.config import Config
@@ -65,38 +63,6 @@ INSERT_CHUNK = 5_000
 RAW_SAMPLE = 20_000
 RAW_REPEAT = 3
 CHECK_SAMPLE = 1_000
-
-
-@dataclass
-class Database:
-    """A database of the run's own on the server of ``--database-url``."""
-
-    server_url: str
-    name: str = field(default_factory=lambda: f"tipbox_bench_{secrets.token_hex(6)}")
-    created: bool = False
-
-    @property
-    def url(self) -> str:
-        return make_url(self.server_url).set(database=self.name).render_as_string(False)
-
-    def _admin(self, sql: str) -> str:
-        engine = create_engine(self.server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-        try:
-            with engine.connect() as conn:
-                result = conn.exec_driver_sql(sql)
-                return str(result.scalar()) if result.returns_rows else ""
-        finally:
-            engine.dispose()
-
-    def create(self) -> str:
-        server_version = self._admin("SHOW server_version")
-        self.created = True  # from here on, drop() must run whatever happens
-        self._admin(f'CREATE DATABASE "{self.name}"')
-        return server_version
-
-    def drop(self) -> None:
-        if self.created:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 @dataclass(frozen=True)
@@ -193,6 +159,14 @@ def rewrap(
             return moved, times
 
 
+def timed_transaction(factory: sessionmaker[Session], step: Callable[[Session], object]) -> float:
+    """The seconds ``step`` takes in a transaction of its own, commit included."""
+    start = time.perf_counter()
+    with transaction(factory) as session:
+        step(session)
+    return time.perf_counter() - start
+
+
 def check(factory: sessionmaker[Session], opened: Opened, new: PublicKeys, items: int) -> None:
     """Every wrap is to the new key, one per item; a sample opens its item's meta."""
     with transaction(factory) as session:
@@ -214,18 +188,6 @@ def check(factory: sessionmaker[Session], opened: Opened, new: PublicKeys, items
             envelope.open_meta(content_key, ad, sealed_meta)
 
 
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [row[0].ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="tipbox re-wrap benchmark")
     parser.add_argument("--quick", action="store_true", help="10,000 items instead of 100,000")
@@ -237,29 +199,25 @@ def main() -> int:
     args = parser.parse_args()
     items = args.items or (10_000 if args.quick else 100_000)
 
-    database = Database(normalise_url(args.database_url)) if args.database_url else None
-    with tempfile.TemporaryDirectory(prefix="tipbox-bench-keys-") as tmp:
-        data_dir = Path(tmp) / "instance"
+    database = Database(normalise_url(args.database_url) if args.database_url else None)
+    with scratch_folder("keys") as tmp, database:
+        data_dir = tmp / "instance"
         data_dir.mkdir(mode=0o700)
-        config = Config.for_data_dir(data_dir)
-        backend = "SQLite (WAL, synchronous=FULL), in a temporary folder"
+        config = Config.for_data_dir(data_dir, database_url=database.url(data_dir))
+        engine = make_engine(config)
         try:
-            if database is not None:
-                backend = f"PostgreSQL {database.create()}, a database of the run's own"
-                config = Config.for_data_dir(data_dir, database_url=database.url)
-            engine = make_engine(config)
-            try:
-                factory = make_session_factory(engine)
-                report = run(config, factory, items, args.batch_size)
-            finally:
-                engine.dispose()
+            factory = make_session_factory(engine)
+            report = run(config, factory, items, args.batch_size)
         finally:
-            if database is not None:
-                database.drop()
+            engine.dispose()
+    if database.server_url is None:
+        backend = "SQLite (WAL, synchronous=FULL), in a temporary folder"
+    else:
+        backend = f"PostgreSQL {database.version}, a database of the run's own"
 
     print("tipbox re-wrap benchmark (benchmarks/keys.py)")
-    print(f"  date      {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}")
-    print(f"  python    {platform.python_version()}, {platform.system()} {platform.machine()}")
+    print(f"  date      {utc_stamp()}")
+    print(f"  python    {platform.python_version()}, {platform_label()}")
     print(f"  pynacl    {version('pynacl')}, sqlalchemy {version('sqlalchemy')}")
     print(f"  cpus      {os.cpu_count()}")
     print(f"  database  {backend}")
@@ -305,30 +263,14 @@ def run(config: Config, factory: sessionmaker[Session], items: int, batch_size: 
     assert sum(moved.values()) == items, "the re-wrap missed items"
 
     later = rotated.commits_until + datetime.timedelta(seconds=1)
-    start = time.perf_counter()
-    with transaction(factory) as session:
-        rotation.finish_rewrap(
-            session,
-            opened.identity,
-            opened.admin,
-            opened.admin_id,
-            moved,
-            later,
-            config.key_grace_seconds,
-        )
-    sweep_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    with transaction(factory) as session:
-        rotation.retire(
-            session,
-            opened.identity,
-            opened.admin,
-            opened.admin_id,
-            old.key_id,
-            later,
-            config.key_grace_seconds,
-        )
-    retire_seconds = time.perf_counter() - start
+    admin = (opened.identity, opened.admin, opened.admin_id)
+    grace = config.key_grace_seconds
+    sweep_seconds = timed_transaction(
+        factory, lambda session: rotation.finish_rewrap(session, *admin, moved, later, grace)
+    )
+    retire_seconds = timed_transaction(
+        factory, lambda session: rotation.retire(session, *admin, old.key_id, later, grace)
+    )
     check(factory, opened, new, items)
 
     raw = raw_count / raw_seconds
@@ -357,13 +299,12 @@ def run(config: Config, factory: sessionmaker[Session], items: int, batch_size: 
             + (" (the longest a batch holds SQLite's write lock)" if config.is_sqlite else ""),
             f"final sweep {sweep_seconds * 1000:.0f} ms, retire {retire_seconds * 1000:.0f} ms;"
             f" checked: every wrap to the new key, {CHECK_SAMPLE:,} open their item's meta",
-            f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+            f"peak RSS {peak_rss_kib() / 1024:.0f} MiB"
             " (the admin's Argon2id run at setup takes 256 MiB of it)",
         ]
     )
-    return Report(
-        setup_seconds, table(rows, ["measurement", "wraps", "seconds", "wraps/s", "vs raw"]), tail
-    )
+    header = ["measurement", "wraps", "seconds", "wraps/s", "vs raw"]
+    return Report(setup_seconds, text_table(rows, header), tail)
 
 
 if __name__ == "__main__":
