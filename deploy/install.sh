@@ -358,13 +358,8 @@ setup_postgres() {
     run runuser -u postgres -- createuser tipbox-journalist
     run runuser -u postgres -- createuser tipbox-source
     run runuser -u postgres -- createdb --owner tipbox-journalist "$DATABASE"
-    # TODO(issue #6, role split): the source role must be able to insert sources, items
-    # and wraps and read no journalist data. Until the app's migrations grant that split,
-    # the source role gets the journalist role's privileges, which DESIGN section 5 forbids:
-    # this is the one step of this installer that is knowingly weaker than the design.
-    warn "TODO: PostgreSQL role split not built yet; tipbox-source gets full table access"
-    run runuser -u postgres -- psql --quiet --dbname "$DATABASE" \
-        --command 'GRANT "tipbox-journalist" TO "tipbox-source"'
+    # The two roles' privileges are set by `tipbox db roles` once the schema exists
+    # (init_instance): the source role reads no journalist data and cannot change items.
 }
 
 apply_sysctl() {
@@ -412,7 +407,11 @@ init_instance() {
     # init makes both apps' Flask secrets in its data directory if missing; the source
     # app's own is in its own directory (make_secret_keys), so drop the journalist's copy.
     run rm -f -- "${DATA_ROOT}/journalist/secrets/source_flask.key"
-    # TODO(issue #6, role split): grant the source role its tables once migrations do.
+    log "PostgreSQL: the source app's role gets only what it needs (tipbox db roles)"
+    run runuser -u tipbox-journalist -- env --ignore-environment PATH=/usr/bin:/bin \
+        "TIPBOX_DATA_DIR=${DATA_ROOT}/journalist" \
+        "TIPBOX_DATABASE_URL=${JOURNALIST_DATABASE_URL}" \
+        "$TIPBOX_BIN" db roles --source-role tipbox-source --journalist-role tipbox-journalist
 }
 
 start_apps() {

@@ -22,6 +22,7 @@ import segno
 from tipbox import db, instance
 from tipbox.accounts import Credentials
 from tipbox.cli_backup import register as register_backup_commands
+from tipbox.cli_db_roles import register as register_db_role_commands
 from tipbox.cli_journalists import journalist_group
 from tipbox.cli_keys import register as register_key_commands
 from tipbox.cli_retention import retention_group
@@ -205,6 +206,9 @@ def db_upgrade(ctx: click.Context) -> None:
     config = _config(ctx)
     db.upgrade(config)
     click.echo(f"database at revision {db.current_revision(config)}")
+
+
+register_db_role_commands(db_group)
 
 
 @cli.command("serve")

@@ -70,6 +70,9 @@ class Config:
     source_trusted_hosts: tuple[str, ...] = ()
     journalist_trusted_hosts: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
+    # The source app's own database URL (its restricted role: tipbox.db_roles); None: the
+    # same as ``database_url``.
+    source_database_url: str | None = None
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, **overrides: object) -> Config:
@@ -92,6 +95,7 @@ class Config:
         return replace(
             cfg,
             database_url=env.get("TIPBOX_DATABASE_URL", cfg.database_url),
+            source_database_url=env.get("TIPBOX_SOURCE_DATABASE_URL") or None,
             blob_dir=Path(env.get("TIPBOX_BLOB_DIR", str(cfg.blob_dir))).resolve(),
             keys_dir=Path(env.get("TIPBOX_KEYS_DIR", str(cfg.keys_dir))).resolve(),
             source_host=env.get("TIPBOX_SOURCE_HOST", cfg.source_host),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final, cast
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
 from tipbox import directory
@@ -24,6 +24,7 @@ from tipbox.crypto import envelope
 from tipbox.crypto.envelope import Kind, SealedItem
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed
+from tipbox.db_roles import HIDE_REPLY_FUNCTION
 from tipbox.models import KIND_REPLY, Item, Source, Wrap
 from tipbox.storage import BlobStore
 
@@ -143,6 +144,17 @@ def hide_reply(
     source = _source(session, source_public_id)
     if source is None:
         return False
+    if _has_hide_function(session):
+        # Under the source app's restricted role (tipbox.db_roles): no DELETE on wraps.
+        return bool(
+            session.scalar(
+                select(
+                    getattr(func, HIDE_REPLY_FUNCTION)(
+                        source_public_id, item_public_id, _source_key_id(source)
+                    )
+                )
+            )
+        )
     item_id = session.scalar(
         select(Item.id).where(
             Item.public_id == item_public_id,
@@ -159,3 +171,11 @@ def hide_reply(
         ),
     )
     return result.rowcount > 0
+
+
+def _has_hide_function(session: Session) -> bool:
+    """Whether the database has ``tipbox_hide_reply`` (PostgreSQL with roles applied)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    signature = f"{HIDE_REPLY_FUNCTION}(bytea, bytea, bytea)"
+    return session.scalar(select(func.to_regprocedure(signature).is_not(None))) is True

@@ -267,7 +267,10 @@ def test_prefix_run_lays_out_files_and_modes(tmp_path: Path) -> None:
     ):
         assert f"skipped (not on the real system): {step}" in result.stderr, step
     assert "tipbox init --name tipbox --admin admin" in result.stderr
-    assert "TODO: PostgreSQL role split" in result.stderr
+    assert "db roles --source-role tipbox-source --journalist-role tipbox-journalist" in (
+        result.stderr
+    )
+    assert "GRANT" not in result.stderr  # the source role is never given the journalist's
     assert "Source onion address" in result.stdout
     # A second run keeps the secrets.
     before = (root / "var/lib/tipbox/source/secrets/source_flask.key").read_bytes()

@@ -7,6 +7,7 @@ key from ``keys/`` and refuses to start if the database names another one.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from tipbox.config import Config
@@ -34,7 +35,10 @@ def create_app(config: Config) -> TipboxFlask:
     Raises ``StartupError`` when ``keys/`` and the database disagree on the identity key,
     or when there is no instance.
     """
-    engine = make_engine(config)
+    # The source app's restricted database role, when one is configured (tipbox.db_roles).
+    engine = make_engine(
+        replace(config, database_url=config.source_database_url or config.database_url)
+    )
     try:
         source_state = build_state(config, engine, blob_store_for(config), _HERE / "static")
     except BaseException:

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app, g
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import ORMExecuteState, Session, defer, sessionmaker
 
 from tipbox.config import Config
 from tipbox.crypto.keys import PublicKeys
 from tipbox.db import make_session_factory
+from tipbox.models import Source
 from tipbox.settings import Settings
 from tipbox.settings import read as read_settings
 from tipbox.startup import checked_identity
@@ -118,15 +119,36 @@ def script_integrity(static_dir: Path) -> str | None:
     return found
 
 
+# Journalists' triage columns: the source app never loads them, and its database role may
+# not read them (tipbox.db_roles), so whole-row loads of a source leave them out.
+_TRIAGE_DEFERRED = tuple(
+    defer(column, raiseload=True) for column in (Source.status, Source.starred, Source.assignee_id)
+)
+
+
+def _leave_out_triage(orm_state: ORMExecuteState) -> None:
+    if not orm_state.is_select or orm_state.is_column_load:
+        return
+    if any(found.get("expr") is Source for found in orm_state.statement.column_descriptions):  # type: ignore[attr-defined]
+        orm_state.statement = orm_state.statement.options(*_TRIAGE_DEFERRED)
+
+
+def source_session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """``make_session_factory`` for the source app: loads of a source leave out triage."""
+    factory = make_session_factory(engine, read_only=read_only)
+    event.listen(factory, "do_orm_execute", _leave_out_triage)
+    return factory
+
+
 def build_state(config: Config, engine: Engine, store: BlobStore, static_dir: Path) -> SourceState:
     """Check the instance and assemble the app's state; ``StartupError`` if it is not right."""
-    db_read = make_session_factory(engine, read_only=True)
+    db_read = source_session_factory(engine, read_only=True)
     identity = checked_identity(config, db_read)
     return SourceState(
         config=config,
         identity=identity,
         engine=engine,
-        db=make_session_factory(engine),
+        db=source_session_factory(engine),
         db_read=db_read,
         store=store,
         limits=Limits.from_config(config),
