@@ -28,6 +28,20 @@ def settings(session: Session) -> InstanceSettings:
     return row
 
 
+def locked_settings(session: Session) -> InstanceSettings:
+    """The settings row, locked until the transaction ends and read afresh; or
+    ``NotInitialised``. On SQLite the write transaction already runs alone."""
+    row = session.scalars(
+        select(InstanceSettings)
+        .where(InstanceSettings.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if row is None:
+        raise NotInitialised("no tipbox instance in this database: run `tipbox init`")
+    return row
+
+
 def identity_public(session: Session) -> PublicKeys:
     """The identity public keys the database claims (compare with ``keys/``)."""
     row = settings(session)

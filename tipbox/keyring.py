@@ -94,12 +94,4 @@ def lock_directory(session: Session) -> InstanceSettings:
     cannot both make a key current) and each signs with the next serial. On SQLite the
     write transaction already runs alone; ``FOR UPDATE`` is left out there.
     """
-    row = session.scalars(
-        select(InstanceSettings)
-        .where(InstanceSettings.id == 1)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    if row is None:
-        raise directory.NotInitialised("no tipbox instance in this database: run `tipbox init`")
-    return row
+    return directory.locked_settings(session)

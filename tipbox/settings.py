@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from tipbox import audit
 from tipbox.config import MIB, Config
-from tipbox.directory import NotInitialised
+from tipbox.directory import NotInitialised, locked_settings
 from tipbox.models import LOGO_HASH_BYTES, InstanceSettings
 from tipbox.submission_rules import Limits
 from tipbox.web.i18n import LANGUAGES
@@ -289,15 +289,7 @@ def update(
 def _row_for_update(session: Session) -> InstanceSettings:
     # Locked, so that two admins saving at once do not each overwrite the limits JSON with
     # a copy missing the other's change.
-    row = session.scalars(
-        select(InstanceSettings)
-        .where(InstanceSettings.id == 1)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    if row is None:
-        raise NotInitialised("no tipbox instance in this database: run `tipbox init`")
-    return row
+    return locked_settings(session)
 
 
 def _apply(row: InstanceSettings, field: str, value: object) -> bool:
