@@ -30,8 +30,9 @@ PUBLIC_ATTRIBUTE = "tipbox_public"
 # admin) may still do.
 MUST_CHANGE_ALLOWED = frozenset({"account", "change_passphrase", "logout"})
 # What a journalist whose new key awaits an admin's confirmation may do: see its
-# fingerprint, and log out. No content: nothing is granted to the key yet.
-AWAITING_ALLOWED = frozenset({"awaiting", "logout"})
+# fingerprint, set up a new two-factor code (the admin who added them knew the old one),
+# and log out. No content: nothing is granted to the key yet.
+AWAITING_ALLOWED = frozenset({"awaiting", "account", "totp_begin", "totp_commit", "logout"})
 
 View = TypeVar("View", bound=Callable[..., object])
 

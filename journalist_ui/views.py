@@ -145,6 +145,7 @@ def change_passphrase() -> str:
         me=me,
         passphrase=new,
         fingerprint=done.fingerprint if done is not None and not done.confirmed else None,
+        first_login=done is not None,
     )
 
 

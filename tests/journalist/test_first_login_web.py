@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -55,10 +56,23 @@ def test_first_login_then_confirmation(
     shown = FINGERPRINT.search(html)
     assert shown is not None
     # Awaiting confirmation: every page leads to the fingerprint, none to content.
-    for path in ("/", "/account", "/sources/" + "ab" * 16, "/admin/audit"):
+    for path in ("/", "/sources/" + "ab" * 16, "/admin/audit", "/admin/journalists"):
         assert browser.get(path).headers["Location"] == "/awaiting", path
     waiting = browser.get("/awaiting").get_data(as_text=True)
     assert shown.group(1) in waiting
+    # Meanwhile a new two-factor secret: the admin knew the old one.
+    account = browser.get("/account").get_data(as_text=True)
+    assert "change_passphrase" not in account
+    assert 'action="/account/passphrase"' not in account
+    begun = browser.post("/account/totp/begin").get_data(as_text=True)
+    secret = re.search(r'<code class="totp-secret">([A-Z2-7]+)</code>', begun)
+    assert secret is not None
+    committed = browser.post(
+        "/account/totp/commit",
+        {"passphrase": new_passphrase.group(1), "code": pyotp.TOTP(secret.group(1)).now()},
+    )
+    assert "Your new two-factor code is set up." in committed.get_data(as_text=True)
+    assert browser.post("/account/logout-others").headers["Location"] == "/awaiting"
 
     # The temporary passphrase is dead; the admin confirms the fingerprint read out.
     other = Browser(app, db)
@@ -68,9 +82,12 @@ def test_first_login_then_confirmation(
     db.commit()
     assert browser.get("/").status_code == 200
     assert browser.get("/awaiting").headers["Location"] == "/"
-    # And the new passphrase works for a fresh login.
+    # And the new passphrase works for a fresh login, with the new secret only.
+    stale_code = fresh_code(db, "dana", temporary.totp_secret)
+    refused = Browser(app, db).login("dana", new_passphrase.group(1), stale_code)
+    assert FAILED in refused.get_data(as_text=True)
     again = Browser(app, db)
-    ok = again.login("dana", new_passphrase.group(1), fresh_code(db, "dana", temporary.totp_secret))
+    ok = again.login("dana", new_passphrase.group(1), fresh_code(db, "dana", secret.group(1)))
     assert ok.headers["Location"] == "/"
 
 
