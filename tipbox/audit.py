@@ -32,6 +32,8 @@ ACTIONS: Final[dict[str, frozenset[str]]] = {
     "journalist.deactivate": frozenset({"username"}),
     "journalist.activate": frozenset({"username"}),
     "journalist.remove": frozenset({"username"}),
+    "onion.device_add": frozenset({"username", "device"}),
+    "onion.device_revoke": frozenset({"username", "device"}),
     "key.rotate": frozenset({"key", "previous"}),
     "key.rewrap": frozenset({"key", "wraps"}),
     "key.retire": frozenset({"key"}),

@@ -25,6 +25,7 @@ from tipbox.cli_backup import register as register_backup_commands
 from tipbox.cli_db_roles import register as register_db_role_commands
 from tipbox.cli_journalists import journalist_group
 from tipbox.cli_keys import register as register_key_commands
+from tipbox.cli_onion import onion_group
 from tipbox.cli_retention import retention_group
 from tipbox.config import Config
 from tipbox.crypto.errors import Rejected
@@ -326,6 +327,7 @@ def _serve_both(config: Config) -> None:
 
 cli.add_command(retention_group)
 cli.add_command(journalist_group)
+cli.add_command(onion_group)
 register_backup_commands(cli)
 
 

@@ -74,6 +74,11 @@ def _confirm_hint(username: str) -> None:
     )
 
 
+def _reload_hint(config: Config) -> None:
+    if config.onion_clients_dir is not None:
+        click.echo("Their onion devices are revoked: run `systemctl reload tor` as root.")
+
+
 @click.group("journalist")
 def journalist_group() -> None:
     """Manage journalist accounts (an admin unlocks each command)."""
@@ -144,9 +149,10 @@ def remove_command(config: Config, username: str, yes: bool, admin_username: str
     _act(
         config,
         admin_username,
-        lambda session, admin: journalists.remove(session, admin, username),
+        lambda session, admin: journalists.remove(session, admin, username, config=config),
     )
     click.echo(f"Removed {username}: their grants, key, sessions and directory entry are gone.")
+    _reload_hint(config)
     click.echo(
         "A copy of their keys may still open what was sealed to the newsroom key until now: "
         "rotate it (tipbox keys rotate)."
@@ -179,9 +185,10 @@ def deactivate_command(config: Config, username: str, admin_username: str) -> No
     changed = _act(
         config,
         admin_username,
-        lambda session, admin: journalists.deactivate(session, admin, username),
+        lambda session, admin: journalists.deactivate(session, admin, username, config=config),
     )
     click.echo(f"Deactivated {username}." if changed else f"{username} was already inactive.")
+    _reload_hint(config)
 
 
 @journalist_group.command("activate")

@@ -73,6 +73,9 @@ class Config:
     # The source app's own database URL (its restricted role: tipbox.db_roles); None: the
     # same as ``database_url``.
     source_database_url: str | None = None
+    # The journalist onion service's authorized_clients/ directory (tipbox.onion); None:
+    # this instance manages no onion devices.
+    onion_clients_dir: Path | None = None
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, **overrides: object) -> Config:
@@ -114,6 +117,11 @@ class Config:
             blob_group_shared=env.get("TIPBOX_BLOB_GROUP_SHARED", "") == "1",
             source_trusted_hosts=_hosts(env, "TIPBOX_SOURCE_TRUSTED_HOSTS"),
             journalist_trusted_hosts=_hosts(env, "TIPBOX_JOURNALIST_TRUSTED_HOSTS"),
+            onion_clients_dir=(
+                Path(env["TIPBOX_ONION_CLIENTS_DIR"]).resolve()
+                if env.get("TIPBOX_ONION_CLIENTS_DIR")
+                else None
+            ),
         )
 
     @property

@@ -33,7 +33,7 @@ from typing import Final
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from tipbox import audit, directory, keyring, sessions, tagging
+from tipbox import audit, directory, keyring, onion, sessions, tagging
 from tipbox.accounts import Credentials, create_journalist, issue_key
 from tipbox.config import Config
 from tipbox.crypto.directory import Entry, Status
@@ -341,6 +341,19 @@ def _end_sessions(session: Session, row: Journalist) -> None:
     sessions.destroy_all_for_user(session, sessions.JOURNALIST, row.id)
 
 
+def _revoke_devices(session: Session, config: Config | None, actor_id: int, username: str) -> None:
+    """Revoke the account's journalist onion devices (``tipbox.onion``) when ``config``
+    names a clients directory; a failure refuses the whole action (the caller rolls back)."""
+    if config is None or config.onion_clients_dir is None:
+        return
+    try:
+        onion.revoke(session, config, actor_id, username)
+    except (onion.OnionError, OSError) as exc:
+        raise AccountError(
+            f"could not revoke {username}'s onion devices ({exc}); nothing else was changed"
+        ) from None
+
+
 # --- adding and resetting --------------------------------------------------------------
 
 
@@ -504,15 +517,19 @@ def set_role(session: Session, admin: Admin, username: str, *, is_admin: bool) -
     return True
 
 
-def deactivate(session: Session, admin: Admin, username: str) -> bool:
+def deactivate(
+    session: Session, admin: Admin, username: str, *, config: Config | None = None
+) -> bool:
     """Deactivate an account; return whether it was active.
 
     Its sessions end, login is refused, and its key's grants are deleted (DESIGN 4.1 grants
     newsroom keys to *active* journalists); its key and entry stay, so ``activate`` only
-    re-grants.
+    re-grants. With a ``config`` naming a clients directory, its onion devices are revoked
+    (even if it was inactive already); ``activate`` does not bring them back.
     """
     acting, _ = _acting(session, admin)
     row = _target(session, username, acting)
+    _revoke_devices(session, config, acting.id, row.username)
     if not row.is_active:
         return False
     row.is_active = False
@@ -536,7 +553,7 @@ def activate(session: Session, admin: Admin, username: str) -> bool:
     return True
 
 
-def remove(session: Session, admin: Admin, username: str) -> None:
+def remove(session: Session, admin: Admin, username: str, *, config: Config | None = None) -> None:
     """Remove an account: its grants, key, sessions and directory entry are deleted.
 
     The row stays as a tombstone holding no secret (boxes deleted, passphrase verifier and
@@ -544,7 +561,8 @@ def remove(session: Session, admin: Admin, username: str) -> None:
     and notes their author; those items then show as unverified, since the entry that
     vouched for the signature is gone. The username stays taken. Read markers go and the
     account's sources are unassigned. The caller then offers a newsroom key rotation: what
-    the journalist could read before, a copy of their keys may still read.
+    the journalist could read before, a copy of their keys may still read. With a
+    ``config`` naming a clients directory, the account's onion devices are revoked.
     """
     acting, _ = _acting(session, admin)
     row = _target(session, username, acting)
@@ -569,3 +587,4 @@ def remove(session: Session, admin: Admin, username: str) -> None:
     )
     session.flush()
     audit.record(session, acting.id, "journalist.remove", username=row.username)
+    _revoke_devices(session, config, acting.id, row.username)

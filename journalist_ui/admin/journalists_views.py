@@ -129,7 +129,10 @@ def set_role(username: str) -> Response | BaseResponse:
 
 def deactivate(username: str) -> Response | BaseResponse:
     """Stop an account from logging in (its sessions end and its grants go)."""
-    return _act("deactivate", lambda db: journalists.deactivate(db, _admin(), username))
+    config = state().config
+    return _act(
+        "deactivate", lambda db: journalists.deactivate(db, _admin(), username, config=config)
+    )
 
 
 def activate(username: str) -> Response | BaseResponse:
@@ -149,7 +152,8 @@ def remove(username: str) -> Response | BaseResponse:
     """Remove an account for good (confirmed with a checkbox)."""
     if request.form.get("confirm") != "yes":
         return _list_page(error=_("Tick the box to confirm the removal."), status=400)
-    return _act("remove", lambda db: journalists.remove(db, _admin(), username))
+    config = state().config
+    return _act("remove", lambda db: journalists.remove(db, _admin(), username, config=config))
 
 
 def register_journalists_views(admin: Blueprint) -> None:
