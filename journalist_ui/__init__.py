@@ -20,6 +20,7 @@ from tipbox.web.i18n import install_i18n
 from .admin import register_admin
 from .hooks import install_request_hooks
 from .inbox import register_inbox_views
+from .request import JournalistRequest
 from .state import EXTENSION, GATE_SLOTS, JournalistState
 from .triage_views import register_triage_views
 from .views import register_views
@@ -40,6 +41,7 @@ def create_app(config: Config) -> TipboxFlask:
     or either is missing (``tipbox.startup``).
     """
     app = create_web_app(__name__, "journalist", config, max_content_length=MAX_REQUEST_BYTES)
+    app.request_class = JournalistRequest
     engine = make_engine(config)
     try:
         identity = checked_identity(config, make_session_factory(engine, read_only=True))

@@ -7,7 +7,10 @@ import io
 
 from PIL import Image, PngImagePlugin
 from sqlalchemy.orm import Session
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
+from journalist_ui.request import JournalistRequest
 from tipbox import settings
 from tipbox.config import MIB, Config
 from tipbox.instance import InitResult
@@ -102,3 +105,25 @@ def test_the_logo_is_re_encoded_and_can_be_removed(
     admin.post("/admin/settings/logo/remove")
     db.rollback()
     assert settings.read(db, config).logo_hash is None
+
+
+def test_an_uploaded_logo_stays_in_memory() -> None:
+    """Werkzeug spools uploads over 500 KB to a temporary file; this app keeps them in
+    memory, so a logo's metadata never reaches a disk before it is re-encoded."""
+    upload = b"\x89PNG" + bytes(900 * 1024)
+    builder = EnvironBuilder(
+        method="POST", data={"logo": (io.BytesIO(upload), "logo.png", "image/png")}
+    )
+    try:
+        request = JournalistRequest(builder.get_environ())
+        stream = request.files["logo"].stream
+        assert isinstance(stream, io.BytesIO)
+        assert stream.getvalue() == upload
+        plain = Request(
+            EnvironBuilder(
+                method="POST", data={"logo": (io.BytesIO(upload), "logo.png", "image/png")}
+            ).get_environ()
+        )
+        assert not isinstance(plain.files["logo"].stream, io.BytesIO)  # what it replaces
+    finally:
+        builder.close()
