@@ -39,6 +39,7 @@ from tipbox.config import Config
 from tipbox.crypto.directory import Entry, Status
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed
+from tipbox.entitlements import entitled_roles
 from tipbox.models import (
     HASH_BYTES,
     SALT_BYTES,
@@ -147,23 +148,6 @@ def may_log_in(row: Journalist) -> bool:
         and row.is_active
         and (row.key_id is not None or row.pending_x25519 is not None)
     )
-
-
-def entitled_roles(row: Journalist) -> frozenset[Role]:
-    """The roles of the keys whose grants the account's current key should hold.
-
-    Nothing for an inactive, removed or key-less account, nor for a journalist's temporary
-    key (an admin grants their new key at confirmation); newsroom and metadata keys for a
-    verified key; the identity key as well for an admin, whose temporary key also holds all
-    three so that the first login can sign and re-grant the new key.
-    """
-    if row.removed_on is not None or not row.is_active or row.key_id is None:
-        return frozenset()
-    if row.is_admin:
-        return frozenset({Role.IDENTITY, Role.NEWSROOM, Role.METADATA})
-    if row.temporary_key:
-        return frozenset()
-    return frozenset({Role.NEWSROOM, Role.METADATA})
 
 
 def pending_public(row: Journalist) -> PublicKeys | None:

@@ -29,7 +29,7 @@ from typing import Final
 from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from tipbox import audit, directory, journalists, keyring
+from tipbox import audit, directory, entitlements, keyring
 from tipbox.crypto import envelope
 from tipbox.crypto.directory import Entry, Status
 from tipbox.crypto.errors import Rejected
@@ -38,7 +38,6 @@ from tipbox.models import (
     WRAP_ALGORITHM,
     DirectoryEntry,
     Grant,
-    Journalist,
     NewsroomKey,
     Wrap,
     today,
@@ -127,25 +126,6 @@ class Rotated:
     commits_until: datetime
 
 
-def newsroom_grantees(session: Session, identity: PublicKeys) -> list[Entry]:
-    """The verified entries of every account key entitled to newsroom keys
-    (``journalists.entitled_roles``) and of the recovery key."""
-    rows = session.scalars(
-        select(Journalist)
-        .where(Journalist.key_id.is_not(None))
-        .order_by(Journalist.id)
-        .execution_options(populate_existing=True)
-    )
-    key_ids = [
-        row.key_id
-        for row in rows
-        if row.key_id is not None and Role.NEWSROOM in journalists.entitled_roles(row)
-    ]
-    recovery = select(DirectoryEntry.key_id).where(DirectoryEntry.role == int(Role.RECOVERY))
-    key_ids += list(session.scalars(recovery))
-    return [directory.entry(session, identity, key_id) for key_id in key_ids]
-
-
 def rotate(
     session: Session,
     identity: PublicKeys,
@@ -174,7 +154,7 @@ def rotate(
     old_key.retiring_since = now
     session.add(NewsroomKey(key_id=new.key_id, created_on=today()))
     session.flush()
-    grantees = newsroom_grantees(session, identity)
+    grantees = entitlements.grantees(session, identity, Role.NEWSROOM)
     for grantee in grantees:
         keyring.grant(session, new, seed, grantee)
     audit.record(

@@ -1,11 +1,11 @@
 """Tags on sources: the metadata key's lifecycle, and adding, listing and finding tags.
 
 The instance has one metadata key (docs/envelope.md 12): its entry is signed into the
-directory and its seed is granted, like a newsroom seed, to every active journalist and
-to the recovery key. ``tipbox init`` makes it; an instance upgraded from before tags gets
-it the first time an admin opens a page that needs it (an admin holds the identity seed,
-which signing a directory entry takes). Until then tags are unavailable, and the pages
-say so.
+directory and its seed is granted, like a newsroom seed, to every account key entitled
+to it and to the recovery key (``tipbox.entitlements``). ``tipbox init`` makes it; an
+instance upgraded from before tags gets it the first time an admin opens a page that
+needs it (an admin holds the identity seed, which signing a directory entry takes).
+Until then tags are unavailable, and the pages say so.
 
 Tags are opened per request from the grant (DESIGN 4.6: seeds are not cached).
 """
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
-from tipbox import directory, keyring
+from tipbox import directory, entitlements, keyring
 from tipbox.crypto.directory import Status
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed, new_seed
@@ -29,7 +29,7 @@ from tipbox.crypto.tags import (
     seal_tag,
     tag_index,
 )
-from tipbox.models import DirectoryEntry, Journalist, Source, SourceTag
+from tipbox.models import DirectoryEntry, Source, SourceTag
 
 MAX_TAGS_PER_SOURCE = 20
 
@@ -45,15 +45,6 @@ def metadata_key_id(session: Session) -> bytes | None:
     )
 
 
-def _grantees(session: Session, identity: PublicKeys) -> list[bytes]:
-    """Key ids of every active journalist with a key, and of the recovery key."""
-    journalists = session.scalars(
-        select(Journalist.key_id).where(Journalist.is_active, Journalist.key_id.is_not(None))
-    ).all()
-    recovery = [entry.key_id for entry in directory.entries(session, identity, Role.RECOVERY)]
-    return [key_id for key_id in journalists if key_id is not None] + recovery
-
-
 def create_metadata_key(session: Session, identity: KeyPair) -> MetadataKeys:
     """Make the metadata key, sign it into the directory and grant it to everyone entitled.
 
@@ -64,10 +55,8 @@ def create_metadata_key(session: Session, identity: KeyPair) -> MetadataKeys:
     seed = new_seed()
     keys = metadata_keys(seed)
     keyring.sign_into_directory(session, identity, keys.keypair.public, Status.ACTIVE)
-    for grantee in _grantees(session, identity.public):
-        keyring.grant(
-            session, keys.keypair, seed, directory.entry(session, identity.public, grantee)
-        )
+    for grantee in entitlements.grantees(session, identity.public, Role.METADATA):
+        keyring.grant(session, keys.keypair, seed, grantee)
     return keys
 
 

@@ -755,3 +755,25 @@ def test_a_removed_journalists_old_keys_open_nothing_sent_after_the_rotation(des
         keyring.granted_seed(desk.db, identity, keys, Role.NEWSROOM, rotated.current.key_id)
     # The admin reads it.
     assert any(view.text == "after the rotation" for view in desk.view(desk.opened.admin_keys))
+
+
+def test_a_metadata_key_made_later_follows_the_same_entitlements(desk: Desk) -> None:
+    """An instance upgraded from before tags makes its metadata key at an admin's first
+    use: it is granted like any key (tipbox.entitlements), so to a confirmed journalist but
+    not to one still on an admin's temporary key."""
+    _creds, _passphrase, confirmed = desk.confirmed("aigerim")
+    desk.add("bolat")
+    temporary_key = desk.row("bolat").key_id
+    old = tagging.metadata_key_id(desk.db)
+    desk.db.query(Grant).filter(Grant.key_id == old).delete()
+    desk.db.query(DirectoryEntry).filter(DirectoryEntry.key_id == old).delete()
+    desk.db.commit()
+    made = tagging.open_metadata_keys(
+        desk.db, desk.opened.identity, desk.opened.admin_keys, is_admin=True
+    )
+    assert made is not None
+    desk.db.commit()
+    holders = set(desk.db.scalars(select(Grant.grantee_key_id).where(Grant.key_id == made.key_id)))
+    assert confirmed.key_id in holders
+    assert desk.opened.admin_keys.key_id in holders
+    assert temporary_key not in holders
