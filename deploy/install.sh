@@ -38,8 +38,12 @@ readonly PENDING_ONION=pending.onion.invalid
     TIPBOX_BIN=""
     ETC_DIR=/etc/tipbox
     DATA_ROOT=/var/lib/tipbox
+    # The journalist app's spool of device files; tipbox-onion-sync copies it into Tor's
+    # authorized_clients/ (deploy/README.md, "Journalist devices").
+    ONION_SPOOL=/var/lib/tipbox/onion-clients
     TOR_DATA_DIR=/var/lib/tor
-    SOURCE_SOCKET=/run/tipbox-source/gunicorn.sock
+    SOURCE_RUNTIME_DIR=/run/tipbox-source
+    SOURCE_SOCKET=${SOURCE_RUNTIME_DIR}/gunicorn.sock
     JOURNALIST_SOCKET=/run/tipbox-journalist/gunicorn.sock
     DATABASE=tipbox
     # Peer authentication over PostgreSQL's Unix socket: each app's role is its system user.
@@ -49,6 +53,13 @@ readonly PENDING_ONION=pending.onion.invalid
     MAX_FILE_MIB=500
     MAX_MESSAGE_CHARS=100000
     ARGON2_CONCURRENCY=2
+    # The source app's flood budgets: tipbox.config's defaults, stated so the operator sees
+    # and can tune them in /etc/tipbox/source.env (tests/deploy checks they still match).
+    LOGINS_IN_FLIGHT=4
+    NEW_SOURCES_PER_MINUTE=30
+    SUBMISSIONS_PER_HOUR=20
+    SOURCE_STORAGE_CAP_MIB=10240
+    MIN_FREE_DISK_MIB=1024
     SLOWEST_UPLOAD_HOURS=18
     # Until Tor has made the services' keys, the addresses are not known.
     SOURCE_ONION=$PENDING_ONION
@@ -57,9 +68,11 @@ readonly PENDING_ONION=pending.onion.invalid
 
 # Every @NAME@ a template may use.
 readonly TEMPLATE_VARS=(
-    TIPBOX_BIN ETC_DIR DATA_ROOT TOR_DATA_DIR SOURCE_SOCKET JOURNALIST_SOCKET
+    TIPBOX_BIN ETC_DIR DATA_ROOT ONION_SPOOL TOR_DATA_DIR SOURCE_RUNTIME_DIR SOURCE_SOCKET
+    JOURNALIST_SOCKET
     SOURCE_DATABASE_URL JOURNALIST_DATABASE_URL MAX_FILES MAX_FILE_MIB MAX_MESSAGE_CHARS
-    ARGON2_CONCURRENCY SLOWEST_UPLOAD_HOURS SOURCE_ONION JOURNALIST_ONION
+    ARGON2_CONCURRENCY SLOWEST_UPLOAD_HOURS SOURCE_ONION JOURNALIST_ONION LOGINS_IN_FLIGHT
+    NEW_SOURCES_PER_MINUTE SUBMISSIONS_PER_HOUR SOURCE_STORAGE_CAP_MIB MIN_FREE_DISK_MIB
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -77,8 +90,9 @@ Options:
   --dry-run                 render the files only (with --output DIR, or to stdout)
   --output DIR              where --dry-run writes (DIR/etc/tor/torrc, ...)
   --prefix DIR              lay the files out under DIR instead of / (a throwaway root)
-  --client-auth FILE        a journalist device's Tor client key ("descriptor:x25519:KEY"),
-                            repeatable; the file's name (without .auth) names the device
+  --client-auth FILE        a device's Tor client key ("descriptor:x25519:KEY") for the
+                            journalist onion, repeatable; it is the first admin's device,
+                            named after the file (laptop.auth: device "laptop")
   --newsroom NAME           the newsroom's name for `tipbox init` (default: tipbox)
   --admin USER              the first admin's user name (default: admin)
   --venv DIR                the virtualenv tipbox is installed into (default: /opt/tipbox/venv)
@@ -201,6 +215,8 @@ ${ETC_DIR}/journalist.env 0600 journalist.env.in
 /etc/systemd/system/tipbox-journalist.service 0644 tipbox-journalist.service.in
 /etc/systemd/system/tipbox-retention.service 0644 tipbox-retention.service.in
 /etc/systemd/system/tipbox-retention.timer 0644 tipbox-retention.timer.in
+/etc/systemd/system/tipbox-onion-sync.service 0644 tipbox-onion-sync.service.in
+/etc/systemd/system/tipbox-onion-sync.path 0644 tipbox-onion-sync.path.in
 /etc/tor/torrc 0644 torrc.in
 /etc/sysctl.d/90-tipbox.conf 0644 90-tipbox.conf.in
 /etc/apparmor.d/local/system_tor 0644 system_tor.in
@@ -216,12 +232,19 @@ client_auth_line() {
     printf '%s\n' "$line"
 }
 
+# A name as tipbox.onion.NAME allows: 1 to 32 of a-z 0-9 _ -, not starting with -, no --.
+onion_name_ok() { [[ "$1" =~ ^[a-z0-9_][a-z0-9_-]{0,31}$ && "$1" != *--* ]]; }
+
+# The device file a --client-auth FILE becomes: "<admin>--<device>.auth", the first admin's
+# device, so that `tipbox onion list|revoke` and removing that admin know it.
 client_auth_name() {
     local name
     name="$(basename -- "$1")"
     name="${name%.auth}"
-    [[ "$name" =~ ^[A-Za-z0-9_-]+$ ]] || die "$1: name the file after the device ([A-Za-z0-9_-])"
-    printf '%s\n' "$name"
+    onion_name_ok "$name" \
+        || die "$1: name the file after the device (a-z 0-9 _ -, up to 32, no --)"
+    onion_name_ok "$ADMIN" || die "--admin ${ADMIN}: a-z 0-9 _ -, up to 32, no --"
+    printf '%s--%s.auth\n' "$ADMIN" "$name"
 }
 
 # Write $2 (text) to path $1 under the destination root $3 with mode $4, atomically.
@@ -248,13 +271,19 @@ emit_files() {
             write_file "$path" "$text" "$root" "$mode"
         fi
     done < <(rendered_files)
+    # Each device goes into the app's spool (where `tipbox onion` manages it) and into
+    # Tor's directory, so that Tor has it before the sync service first runs.
+    local spool_path tor_path
     for file in "${CLIENT_AUTH_FILES[@]}"; do
-        path="${TOR_DATA_DIR}/tipbox-journalist/authorized_clients/$(client_auth_name "$file").auth"
         text="$(client_auth_line "$file")"
+        spool_path="${ONION_SPOOL}/$(client_auth_name "$file")"
+        tor_path="${TOR_DATA_DIR}/tipbox-journalist/authorized_clients/$(client_auth_name "$file")"
         if [[ -z "$root" ]]; then
-            printf '=== %s (mode 0600) ===\n%s\n' "$path" "$text"
+            printf '=== %s (mode 0640) ===\n%s\n' "$spool_path" "$text"
+            printf '=== %s (mode 0600) ===\n%s\n' "$tor_path" "$text"
         else
-            write_file "$path" "$text" "$root" 0600
+            write_file "$spool_path" "$text" "$root" 0640
+            write_file "$tor_path" "$text" "$root" 0600
         fi
     done
 }
@@ -273,6 +302,7 @@ ${DATA_ROOT}/journalist 0700 tipbox-journalist tipbox-journalist
 ${DATA_ROOT}/journalist/secrets 0700 tipbox-journalist tipbox-journalist
 ${DATA_ROOT}/blobs 2770 tipbox-source tipbox-blobs
 ${DATA_ROOT}/keys 2750 tipbox-journalist tipbox-keys
+${ONION_SPOOL} 0750 tipbox-journalist tipbox-journalist
 ${TOR_DATA_DIR}/tipbox-source 0700 debian-tor debian-tor
 ${TOR_DATA_DIR}/tipbox-journalist 0700 debian-tor debian-tor
 ${TOR_DATA_DIR}/tipbox-journalist/authorized_clients 0700 debian-tor debian-tor
@@ -317,6 +347,9 @@ fix_file_owners() {
     for file in "${PREFIX%/}${TOR_DATA_DIR}"/tipbox-journalist/authorized_clients/*.auth; do
         [[ -e "$file" ]] && run chown debian-tor:debian-tor "$file"
     done
+    for file in "${PREFIX%/}${ONION_SPOOL}"/*.auth; do
+        [[ -e "$file" ]] && run chown tipbox-journalist:tipbox-journalist "$file"
+    done
     return 0
 }
 
@@ -342,7 +375,8 @@ make_users() {
         run useradd --system --user-group --home-dir /nonexistent --no-create-home \
             --shell /usr/sbin/nologin --groups tipbox-keys,tipbox-blobs "$user"
     done
-    # Tor reaches each app's socket through the app's group (/run/tipbox-*, mode 0750).
+    # Tor reaches each app's socket through the app's group (/run/tipbox-*, mode 0750);
+    # tipbox-onion-sync (as debian-tor) reads the device spool through tipbox-journalist's.
     run usermod --append --groups tipbox-source,tipbox-journalist debian-tor
 }
 
@@ -415,10 +449,13 @@ init_instance() {
 }
 
 start_apps() {
-    log "systemd: the two apps and the retention timer"
+    log "systemd: the two apps, the retention timer and the journalist device sync"
     run systemctl daemon-reload
     run systemctl enable --now tipbox-source.service tipbox-journalist.service \
-        tipbox-retention.timer
+        tipbox-retention.timer tipbox-onion-sync.path
+    # Enabled for every boot; run once now, so that Tor's directory matches the spool.
+    run systemctl enable tipbox-onion-sync.service
+    run systemctl start tipbox-onion-sync.service
 }
 
 # ---------------------------------------------------------------------------------------
@@ -444,6 +481,7 @@ main() {
     local file
     for file in "${CLIENT_AUTH_FILES[@]}"; do
         client_auth_line "$file" >/dev/null
+        client_auth_name "$file" >/dev/null
     done
     install_packages
     make_users

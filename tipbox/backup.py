@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import tarfile
@@ -31,7 +32,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Final
 
-from nacl.exceptions import BadSignatureError
+from nacl.bindings import crypto_box_seal, crypto_box_seal_open
+from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.signing import VerifyKey
 from sqlalchemy import (
     JSON,
@@ -50,7 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from tipbox import directory
+from tipbox import directory, onion
 from tipbox.config import Config
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import (
@@ -75,6 +77,12 @@ IDENTITY_MEMBER: Final = f"keys/{IDENTITY_JSON}"
 SIGNED_PREFIX: Final = b"tipbox.backup.v1\x00"
 MANIFEST_TAG: Final = b"tipbox.backup-manifest.v1"
 SIGNATURE_BYTES: Final = 64
+# Onion service keys (envelope.md 14, "Onion service keys"): one sealed member per service.
+ONION_PREFIX: Final = "onion/"
+ONION_SEALED_PREFIX: Final = b"tipbox.backup-onion.v1\x00"
+SERVICE_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+SEAL_OVERHEAD: Final = 48
+MAX_ONION_MEMBER_BYTES: Final = 1024
 HASH_BYTES: Final = 32
 # Sessions are not backed up: they are minutes to hours long, and a restored instance
 # starts with everyone logged out (docs/backup.md).
@@ -128,6 +136,58 @@ def verify_manifest(identity: PublicKeys, manifest: bytes, signature: bytes) -> 
 def member_hash() -> Any:
     """A fresh BLAKE2b-256 (no key, tag or personalisation) for one member's bytes."""
     return hashlib.blake2b(digest_size=HASH_BYTES)
+
+
+# --- onion service keys (envelope.md 14) -------------------------------------------------
+
+
+def check_service_name(name: str) -> str:
+    """``name`` if it can name an onion service in an archive, else ``BackupRefused``."""
+    if not SERVICE_NAME.fullmatch(name):
+        raise BackupRefused(
+            f"{name!r} cannot name an onion service: 1 to 63 of a-z 0-9 _ -, starting with a "
+            "letter or digit (the service directory's name)"
+        )
+    return name
+
+
+def onion_plaintext(service: str, secret_file: bytes) -> bytes:
+    """``"tipbox.backup-onion.v1" ‖ 0x00 ‖ u8 |service| ‖ service ‖ secret key file``."""
+    name = check_service_name(service).encode("ascii")
+    return ONION_SEALED_PREFIX + bytes([len(name)]) + name + secret_file
+
+
+def seal_onion_key(identity: PublicKeys, service: str, secret_file: bytes) -> bytes:
+    """A service's Tor secret key file sealed to the identity's X25519 key: only a holder
+    of the identity seed (an admin, the recovery key) opens it."""
+    onion.service_public_key(secret_file)  # only a real Tor key is archived
+    return bytes(crypto_box_seal(onion_plaintext(service, secret_file), identity.x25519))
+
+
+def open_onion_key(identity: KeyPair, service: str, sealed: bytes) -> bytes:
+    """The Tor secret key file sealed in ``sealed`` for ``service``, or ``Rejected`` (check
+    names as in backup.json: ``backup_onion.open``, ``.prefix``, ``.service``,
+    ``.length``, ``.key``)."""
+    if identity.role != Role.IDENTITY:
+        raise Rejected("backup_onion.identity: only the identity key opens onion keys")
+    try:
+        plain = crypto_box_seal_open(sealed, identity.x25519_public, identity.x25519_private)
+    except (CryptoError, ValueError, TypeError):
+        raise Rejected("backup_onion.open: not sealed to this identity key") from None
+    if not plain.startswith(ONION_SEALED_PREFIX):
+        raise Rejected("backup_onion.prefix: not an archived onion service key")
+    rest = plain[len(ONION_SEALED_PREFIX) :]
+    name = service.encode("ascii")
+    if not rest or rest[0] != len(name) or rest[1 : 1 + len(name)] != name:
+        raise Rejected("backup_onion.service: sealed for another service")
+    secret_file = rest[1 + len(name) :]
+    if len(secret_file) != onion.SECRET_FILE_BYTES:
+        raise Rejected("backup_onion.length: the key file is not 96 bytes")
+    try:
+        onion.service_public_key(secret_file)
+    except onion.OnionError:
+        raise Rejected("backup_onion.key: not a Tor v3 onion service secret key") from None
+    return secret_file
 
 
 # --- rows as JSON ------------------------------------------------------------------------
@@ -187,6 +247,7 @@ class BackupResult:
     rows: int
     blobs: int
     size: int
+    onion_services: tuple[str, ...] = ()
 
 
 def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
@@ -262,8 +323,16 @@ def _dump_tables(
     return tables, sorted(blobs)
 
 
-def write_backup(engine: Engine, store: BlobStore, identity: KeyPair, out: Path) -> BackupResult:
-    """Write a signed archive of the database and every item's blob to ``out``.
+def write_backup(
+    engine: Engine,
+    store: BlobStore,
+    identity: KeyPair,
+    out: Path,
+    onion_dirs: Sequence[Path] = (),
+) -> BackupResult:
+    """Write a signed archive of the database and every item's blob to ``out``, and of the
+    onion services whose Tor directories ``onion_dirs`` names (each service named after
+    its directory), their secret keys sealed to the identity key.
 
     The dump is one read-only transaction (a consistent snapshot); blobs are never
     rewritten, so those its items name are read after it. The archive is written to a
@@ -271,23 +340,47 @@ def write_backup(engine: Engine, store: BlobStore, identity: KeyPair, out: Path)
     """
     if out.exists():
         raise BackupRefused(f"{out} exists already; choose a new name")
+    services = read_onion_services(onion_dirs)
     out = out.resolve()
     temp = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
-            result = _write_archive(engine, store, identity, handle, out.parent)
+            result = _write_archive(engine, store, identity, handle, out.parent, services)
             handle.flush()
             os.fsync(handle.fileno())
         os.rename(temp, out)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    return BackupResult(out, result[0], result[1], out.stat().st_size)
+    return BackupResult(
+        out, result[0], result[1], out.stat().st_size, tuple(name for name, _ in services)
+    )
+
+
+def read_onion_services(onion_dirs: Sequence[Path]) -> list[tuple[str, bytes]]:
+    """``(service, secret key file)`` of each onion service directory, sorted by name; a
+    directory's name names its service. ``BackupRefused`` for a missing or malformed key
+    or two directories of one name."""
+    services: dict[str, bytes] = {}
+    for path in onion_dirs:
+        name = check_service_name(path.name)
+        if name in services:
+            raise BackupRefused(f"two onion service directories are named {name}")
+        try:
+            services[name] = onion.read_service_secret(path)
+        except onion.OnionError as exc:
+            raise BackupRefused(str(exc)) from None
+    return sorted(services.items())
 
 
 def _write_archive(
-    engine: Engine, store: BlobStore, identity: KeyPair, handle: BinaryIO, spool: Path
+    engine: Engine,
+    store: BlobStore,
+    identity: KeyPair,
+    handle: BinaryIO,
+    spool: Path,
+    services: Sequence[tuple[str, bytes]],
 ) -> tuple[int, int]:
     public = identity.public
     with tarfile.open(fileobj=handle, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -298,6 +391,9 @@ def _write_archive(
             tables, blobs = _dump_tables(session, writer, spool)
         identity_text = identity_file_text(public).encode()
         writer.add(IDENTITY_MEMBER, len(identity_text), io.BytesIO(identity_text))
+        for name, secret_file in services:
+            sealed = seal_onion_key(public, name, secret_file)
+            writer.add(f"{ONION_PREFIX}{name}", len(sealed), io.BytesIO(sealed))
         for blob_id, blob_size in blobs:
             with store.open(blob_id) as blob:
                 writer.add(f"blobs/{blob_id}", blob_size, blob)
@@ -438,34 +534,51 @@ def verify_archive(path: Path, trusted: TrustedIdentity) -> _Verified:
     against the trusted identity before the manifest is parsed.
     """
     with _open_tar(path) as tar:
-        try:
-            infos = tar.getmembers()
-        except (tarfile.TarError, OSError) as exc:
-            raise BackupRefused(f"the archive is damaged or truncated: {exc}") from None
-        names = [i.name for i in infos]
-        if len(infos) < 3 or names[-2:] != [MANIFEST, SIGNATURE]:
-            raise BackupRefused("the archive is truncated or not a tipbox backup")
-        manifest_bytes = _read_small(tar, infos[-2], MAX_MANIFEST_BYTES)
-        signature = _read_small(tar, infos[-1], SIGNATURE_BYTES)
-        by_name = {i.name: i for i in infos[:-2]}
-        if IDENTITY_MEMBER not in by_name:
-            raise BackupRefused("the archive has no identity key file")
-        archived_identity = _read_small(tar, by_name[IDENTITY_MEMBER], MAX_IDENTITY_BYTES)
-        public = _trusted_public(trusted, archived_identity)
-        try:
-            verify_manifest(public, manifest_bytes, signature)
-        except Rejected as exc:
-            raise BackupRefused(f"the archive's signature does not verify ({exc})") from None
-        try:
-            manifest = json.loads(manifest_bytes)
-            members = _check_manifest(manifest, public)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise BackupRefused(f"the manifest is malformed: {exc}") from None
-        if [(m.name, m.size) for m in members] != [(i.name, i.size) for i in infos[:-2]]:
-            raise BackupRefused("the archive's members differ from its manifest")
-        for member, info in zip(members, infos, strict=False):
+        verified, infos = _verify_signed(tar, trusted)
+        for member, info in zip(verified.members, infos, strict=False):
             _check_hash(tar, info, member)
-    return _Verified(public, manifest, members)
+    return verified
+
+
+def _verify_signed(
+    tar: tarfile.TarFile, trusted: TrustedIdentity
+) -> tuple[_Verified, list[tarfile.TarInfo]]:
+    """The signed manifest, checked against the archive's member list (not yet hashed)."""
+    try:
+        infos = tar.getmembers()
+    except (tarfile.TarError, OSError) as exc:
+        raise BackupRefused(f"the archive is damaged or truncated: {exc}") from None
+    names = [i.name for i in infos]
+    if len(infos) < 3 or names[-2:] != [MANIFEST, SIGNATURE]:
+        raise BackupRefused("the archive is truncated or not a tipbox backup")
+    manifest_bytes = _read_small(tar, infos[-2], MAX_MANIFEST_BYTES)
+    signature = _read_small(tar, infos[-1], SIGNATURE_BYTES)
+    by_name = {i.name: i for i in infos[:-2]}
+    if IDENTITY_MEMBER not in by_name:
+        raise BackupRefused("the archive has no identity key file")
+    archived_identity = _read_small(tar, by_name[IDENTITY_MEMBER], MAX_IDENTITY_BYTES)
+    public = _trusted_public(trusted, archived_identity)
+    try:
+        verify_manifest(public, manifest_bytes, signature)
+    except Rejected as exc:
+        raise BackupRefused(f"the archive's signature does not verify ({exc})") from None
+    try:
+        manifest = json.loads(manifest_bytes)
+        members = _check_manifest(manifest, public)
+    # A signed manifest is still parsed as hostile: deep nesting (RecursionError), a
+    # size of 1e400 (OverflowError) and wrong types are refusals, not crashes.
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+        OverflowError,
+    ) as exc:
+        raise BackupRefused(f"the manifest is malformed: {exc}") from None
+    if [(m.name, m.size) for m in members] != [(i.name, i.size) for i in infos[:-2]]:
+        raise BackupRefused("the archive's members differ from its manifest")
+    return _Verified(public, manifest, members), infos
 
 
 def _check_hash(tar: tarfile.TarFile, info: tarfile.TarInfo, member: _Member) -> None:
@@ -592,6 +705,9 @@ def _load(
                     for chunk in _chunks(tar, info, member):
                         out.write(chunk)
                 blobs += 1
+            elif member.name.startswith(ONION_PREFIX):
+                # Sealed to the identity key: only restore_onion_keys, with an admin, opens it.
+                check_service_name(member.name.removeprefix(ONION_PREFIX))
             elif member.name != IDENTITY_MEMBER:
                 raise BackupRefused(f"unexpected archive member {member.name}")
     return rows, blobs
@@ -654,3 +770,92 @@ def _reset_sequences(session: Session) -> None:
                         text("SELECT setval(:s, :v, false)"),
                         {"s": sequence, "v": (highest or 0) + 1},
                     )
+
+
+# --- restoring onion service keys ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestoredOnion:
+    """One onion service key put back: its name, its address, where."""
+
+    service: str
+    address: str
+    directory: Path
+
+
+def archived_onion_services(path: Path, trusted: TrustedIdentity) -> list[str]:
+    """The onion services a signed archive holds (signature verified, hashes not yet)."""
+    with _open_tar(path) as tar:
+        verified, _infos = _verify_signed(tar, trusted)
+    return [
+        check_service_name(m.name.removeprefix(ONION_PREFIX))
+        for m in verified.members
+        if m.name.startswith(ONION_PREFIX)
+    ]
+
+
+def restore_onion_keys(
+    path: Path, trusted: TrustedIdentity, identity: KeyPair, targets: Sequence[Path]
+) -> list[RestoredOnion]:
+    """Open the archived key of each service that ``targets`` names (by the directory's
+    name) with the identity key pair, and write it there as Tor keeps it
+    (``onion.write_service_keys``).
+
+    Everything is checked before anything is written: the signature, each member's signed
+    hash, the seal, the key, and each target (missing, or holding the same key already).
+    ``BackupRefused`` otherwise.
+    """
+    wanted: dict[str, Path] = {}
+    for target in targets:
+        name = check_service_name(target.name)
+        if name in wanted:
+            raise BackupRefused(f"two onion service directories are named {name}")
+        wanted[name] = target
+    opened: dict[str, bytes] = {}
+    with _open_tar(path) as tar:
+        verified, infos = _verify_signed(tar, trusted)
+        if identity.public != verified.identity:
+            raise BackupRefused("the unlocked identity key is not the archive's")
+        for member, info in zip(verified.members, infos, strict=False):
+            name = member.name.removeprefix(ONION_PREFIX)
+            if not member.name.startswith(ONION_PREFIX) or name not in wanted:
+                continue
+            if member.size > MAX_ONION_MEMBER_BYTES:
+                raise BackupRefused(f"archive member {member.name} is too large")
+            sealed = b"".join(_chunks(tar, info, member))
+            try:
+                opened[name] = open_onion_key(identity, name, sealed)
+            except Rejected as exc:
+                raise BackupRefused(f"{member.name}: {exc}") from None
+    missing = sorted(set(wanted) - set(opened))
+    if missing:
+        raise BackupRefused(f"the archive holds no key of onion service {', '.join(missing)}")
+    for name, target in wanted.items():
+        _check_onion_target(target, opened[name])
+    restored = []
+    for name, target in sorted(wanted.items()):
+        try:
+            address = onion.write_service_keys(target, opened[name])
+        except onion.OnionError as exc:
+            raise BackupRefused(str(exc)) from None
+        restored.append(RestoredOnion(name, address, target))
+    return restored
+
+
+def _check_onion_target(target: Path, secret_file: bytes) -> None:
+    if not target.exists() and not target.is_symlink():
+        if not target.parent.is_dir():
+            raise BackupRefused(f"{target.parent} does not exist: make it first (mode 0700)")
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise BackupRefused(f"{target} is not a directory")
+    key = target / onion.SECRET_KEY_FILE
+    if not key.exists() and not key.is_symlink():
+        return
+    try:
+        held = onion.read_service_secret(target)
+    except onion.OnionError as exc:
+        raise BackupRefused(str(exc)) from None
+    if held != secret_file:
+        raise BackupRefused(f"{target} holds another onion service's key: not replaced")

@@ -1,9 +1,12 @@
 """``tipbox onion …``: the journalist devices authorized on the journalist onion service
 (``tipbox.onion``). Adding and revoking are unlocked by an admin's passphrase and TOTP code
-(``tipbox.cli_unlock``) and audited; nothing here reloads Tor, the operator does.
+(``tipbox.cli_unlock``) and audited; nothing here reloads Tor. ``sync`` copies a spool of
+device files into Tor's directory; the deployment runs it as Tor's user, then reloads Tor.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -110,3 +113,48 @@ def revoke_command(config: Config, username: str, device: str | None, admin_user
         raise click.ClickException(f"{username} has no {what} to revoke")
     click.echo(f"Revoked {username}'s devices: {', '.join(revoked)}")
     click.echo(onion.RELOAD_HINT)
+
+
+@onion_group.command("sync")
+@click.option(
+    "--from",
+    "spool",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The spool the journalist app writes (TIPBOX_ONION_CLIENTS_DIR).",
+)
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Tor's authorized_clients directory of the journalist onion.",
+)
+def sync_command(spool: Path, target: Path) -> None:
+    """Copy the spool's valid device files into Tor's authorized_clients directory.
+
+    Every file is checked again (name, regular file, size, exactly one client key line);
+    refused ones are named on standard error and left out, files gone from the spool are
+    removed. Needs no database. Exit status 1 only when a directory is unusable.
+    """
+    try:
+        result = onion.sync_clients(spool, target)
+    except (onion.OnionError, OSError) as exc:
+        raise click.ClickException(f"sync refused, nothing changed: {exc}") from None
+    for name, why in result.refused:
+        click.echo(f"refused {name}: {why}", err=True)
+    for verb, names in (
+        ("added", result.added),
+        ("updated", result.updated),
+        ("removed", result.removed),
+    ):
+        for name in names:
+            click.echo(f"{verb} {name}")
+    if result.locked:
+        click.echo(
+            f"no device is authorized: {onion.PLACEHOLDER} holds a key nobody has, so the "
+            "journalist onion stays closed (an empty directory would make it public)"
+        )
+    devices = 0 if result.locked else len(result.added) + len(result.updated) + len(result.kept)
+    state = "changed" if result.changed else "unchanged"
+    click.echo(f"{devices} device(s) authorized; {state}")

@@ -4,7 +4,9 @@ restore trusts a key file or a typed fingerprint, and refuses a tampered archive
 
 from __future__ import annotations
 
+import hashlib
 import tarfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pyotp
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select
 
-from tipbox import conversations, directory, instance, sources
+from tipbox import conversations, directory, instance, onion, sources
 from tipbox.accounts import unlock_journalist
 from tipbox.cli import cli
 from tipbox.config import Config
@@ -131,3 +133,83 @@ def test_backup_needs_an_unlocked_admin(config: Config, engine: Engine, tmp_path
     assert refused.exit_code == 1
     assert "not unlocked" in refused.output
     assert not out.exists()
+
+
+def _tor_dir(path: Path, seed: bytes) -> Path:
+    """An onion service directory as Tor leaves it (see tests/domain/test_backup.py)."""
+    expanded = bytearray(hashlib.sha512(seed).digest())
+    expanded[0] &= 248
+    expanded[31] &= 127
+    expanded[31] |= 64
+    path.mkdir(mode=0o700, parents=True)
+    (path / "hs_ed25519_secret_key").write_bytes(onion.SECRET_HEADER + bytes(expanded))
+    public = onion.service_public_key(onion.SECRET_HEADER + bytes(expanded))
+    (path / "hs_ed25519_public_key").write_bytes(onion.PUBLIC_HEADER + public)
+    (path / "hostname").write_text(onion.onion_address(public) + "\n", encoding="ascii")
+    return path
+
+
+def test_onion_keys_backed_up_and_restored_by_an_admin(
+    config: Config, engine: Engine, tmp_path: Path
+) -> None:
+    """The admin who backs up seals the keys; an admin of the restored instance unlocks the
+    identity key to put them back. A failed unlock leaves the database restored and says
+    how to try again with --onion-only."""
+    made = _make(config, engine)
+    source_dir = _tor_dir(tmp_path / "tor" / "tipbox-source", bytes(range(32)))
+    out = tmp_path / "backup.tar"
+    code = pyotp.TOTP(made.totp_secret).now()
+    done = _invoke(
+        made.config,
+        "backup",
+        str(out),
+        "--onion-dir",
+        str(source_dir),
+        "--admin",
+        "admin",
+        stdin=f"{made.passphrase}\n{code}\n",
+    )
+    assert done.exit_code == 0, done.output
+    assert "sealed to the identity key: tipbox-source." in done.output
+
+    target = replace(
+        Config.for_data_dir(tmp_path / "restored"),
+        journalist_kdf=config.journalist_kdf,
+        codename_kdf=config.codename_kdf,
+    )
+    key_file = str(config.keys_dir / "identity.json")
+    restored_dir = tmp_path / "restored-tor" / "tipbox-source"
+    base = ["restore", str(out), "--identity", key_file, "--onion-dir", str(restored_dir)]
+    no_admin = _invoke(target, *base)
+    assert no_admin.exit_code == 2
+    wrong_service = _invoke(target, *base[:-1], str(tmp_path / "tipbox-other"), "--admin", "admin")
+    assert wrong_service.exit_code == 1
+    assert "holds no key of onion service 'tipbox-other' (it holds: tipbox-source)" in (
+        wrong_service.output
+    )
+    assert not target.blob_dir.exists()
+
+    # Checked before anything is restored, and before the admin spends a code.
+    missing_parent = _invoke(target, *base, "--admin", "admin")
+    assert missing_parent.exit_code == 1
+    assert "restored-tor does not exist: make it first" in missing_parent.output
+    assert "Passphrase" not in missing_parent.output
+    assert not target.blob_dir.exists()
+    restored_dir.parent.mkdir(mode=0o700)
+    failed = _invoke(target, *base, "--admin", "admin", stdin="wrong\n000000\n")
+    assert failed.exit_code == 1
+    assert "the database and blobs are restored, but no onion service key" in failed.output
+    assert "--onion-only" in failed.output
+    assert not restored_dir.exists()
+    assert _texts(target, made.passphrase, made.source_id) == ["a reply", "a note"]
+
+    # A later step than the backup's code: each code is accepted once.
+    later = pyotp.TOTP(made.totp_secret).at(time.time() + 30)
+    again = _invoke(
+        target, *base, "--admin", "admin", "--onion-only", stdin=f"{made.passphrase}\n{later}\n"
+    )
+    assert again.exit_code == 0, again.output
+    address = (source_dir / "hostname").read_text(encoding="ascii").strip()
+    assert f"Onion service tipbox-source: {address}" in again.output
+    for name in ("hs_ed25519_secret_key", "hs_ed25519_public_key", "hostname"):
+        assert (restored_dir / name).read_bytes() == (source_dir / name).read_bytes()

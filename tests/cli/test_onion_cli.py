@@ -220,3 +220,38 @@ def test_env_var_sets_the_clients_dir(tmp_path: Path) -> None:
     env = {"TIPBOX_DATA_DIR": str(tmp_path), "TIPBOX_ONION_CLIENTS_DIR": str(tmp_path / "ac")}
     assert Config.from_env(env).onion_clients_dir == (tmp_path / "ac").resolve()
     assert Config.from_env({"TIPBOX_DATA_DIR": str(tmp_path)}).onion_clients_dir is None
+
+
+def test_sync_prints_what_changed_and_what_it_refused(tmp_path: Path) -> None:
+    """What tipbox-onion-sync.service runs: no database, no environment needed."""
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o750)
+    (tmp_path / "tor").mkdir(mode=0o700)
+    target = tmp_path / "tor" / "authorized_clients"
+    (spool / "alice--laptop.auth").write_text(key_line(1) + "\n", encoding="ascii")
+    (spool / "bad.auth").write_text("descriptor:x25519:AAAA\n", encoding="ascii")
+    args = ["onion", "sync", "--from", str(spool), "--to", str(target)]
+    config = Config.for_data_dir(tmp_path / "unused")
+    result = CliRunner().invoke(cli, args, obj=config)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "added alice--laptop.auth",
+        "1 device(s) authorized; changed",
+    ]
+    assert result.stderr.startswith("refused bad.auth: not a client key line")
+    assert (target / "alice--laptop.auth").read_text(encoding="ascii") == key_line(1) + "\n"
+    again = CliRunner().invoke(cli, args, obj=config)
+    assert again.stdout.splitlines() == ["1 device(s) authorized; unchanged"]
+
+    (spool / "alice--laptop.auth").unlink()
+    locked = CliRunner().invoke(cli, args, obj=config)
+    assert locked.exit_code == 0, locked.output
+    assert "removed alice--laptop.auth" in locked.stdout
+    assert "journalist onion stays closed" in locked.stdout
+    assert [p.name for p in target.iterdir()] == [onion.PLACEHOLDER]
+
+    target.chmod(0o755)
+    refused = CliRunner().invoke(cli, args, obj=config)
+    assert refused.exit_code == 1
+    assert "sync refused, nothing changed" in refused.output
+    assert not (tmp_path / "unused").exists()  # the command touched no instance

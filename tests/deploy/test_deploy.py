@@ -28,8 +28,11 @@ UNITS = (
     "tipbox-source.service",
     "tipbox-journalist.service",
     "tipbox-retention.service",
+    "tipbox-onion-sync.service",
     "tipbox-retention.timer",
+    "tipbox-onion-sync.path",
 )
+SERVICES = [unit for unit in UNITS if unit.endswith(".service")]
 # Every file the installer writes, as seen from /, with its mode.
 RENDERED = {
     "etc/tipbox/source.env": 0o600,
@@ -38,11 +41,16 @@ RENDERED = {
     "etc/systemd/system/tipbox-journalist.service": 0o644,
     "etc/systemd/system/tipbox-retention.service": 0o644,
     "etc/systemd/system/tipbox-retention.timer": 0o644,
+    "etc/systemd/system/tipbox-onion-sync.service": 0o644,
+    "etc/systemd/system/tipbox-onion-sync.path": 0o644,
     "etc/tor/torrc": 0o644,
     "etc/sysctl.d/90-tipbox.conf": 0o644,
     "etc/apparmor.d/local/system_tor": 0o644,
 }
-CLIENT_AUTH = "var/lib/tor/tipbox-journalist/authorized_clients/laptop.auth"
+# A --client-auth device is the first admin's, in the app's spool and in Tor's directory.
+CLIENT_AUTH = "var/lib/tor/tipbox-journalist/authorized_clients/admin--laptop.auth"
+SPOOL = "var/lib/tipbox/onion-clients"
+SPOOL_AUTH = f"{SPOOL}/admin--laptop.auth"
 JOURNALIST_ONION = "a" * 56 + ".onion"
 
 
@@ -110,7 +118,10 @@ def test_dry_run_renders_every_file(rendered: Path, tmp_path: Path) -> None:
         if p.is_file()
     }
     auth = str((tmp_path / "tor").relative_to("/")) + CLIENT_AUTH.removeprefix("var/lib/tor")
-    assert files == {**RENDERED, auth: 0o600}
+    assert files == {**RENDERED, auth: 0o600, SPOOL_AUTH: 0o640}
+    assert (rendered / auth).read_text(encoding="ascii") == (rendered / SPOOL_AUTH).read_text(
+        encoding="ascii"
+    )
     for path in files:
         text = (rendered / path).read_text(encoding="utf-8")
         assert re.search(r"@[A-Z_]+@", text) is None, path
@@ -169,7 +180,7 @@ def test_units_pass_systemd_analyze_verify(rendered: Path) -> None:
 
 def test_units_are_hardened(rendered: Path) -> None:
     users = set()
-    for unit in UNITS[:3]:
+    for unit in SERVICES:
         lines = (rendered / "etc/systemd/system" / unit).read_text(encoding="utf-8").splitlines()
         for setting in (
             "NoNewPrivileges=yes",
@@ -183,7 +194,7 @@ def test_units_are_hardened(rendered: Path) -> None:
         user = next(line for line in lines if line.startswith("User="))
         users.add(user)
         assert any(line.startswith("ReadWritePaths=") for line in lines)
-    assert users == {"User=tipbox-source", "User=tipbox-journalist"}
+    assert users == {"User=tipbox-source", "User=tipbox-journalist", "User=debian-tor"}
     source = (rendered / "etc/systemd/system/tipbox-source.service").read_text(encoding="utf-8")
     assert f"ExecStart={TIPBOX} serve source --bind unix:/run/tipbox-source/gunicorn.sock" in (
         source
@@ -209,6 +220,105 @@ def test_env_files_match_the_config(rendered: Path) -> None:
         assert config.slowest_upload_seconds == defaults.slowest_upload_seconds
     journalist = (rendered / "etc/tipbox/journalist.env").read_text(encoding="utf-8")
     assert f"TIPBOX_JOURNALIST_TRUSTED_HOSTS={JOURNALIST_ONION}\n" in journalist
+    # The journalist app manages devices in its spool; the source app has none.
+    assert _env(rendered, "journalist").onion_clients_dir == Path("/") / SPOOL
+    assert _env(rendered, "source").onion_clients_dir is None
+    # The source app's budgets are stated at tipbox.config's defaults, and its host-wide
+    # Argon2id slots meet in the unit's runtime directory.
+    source = _env(rendered, "source")
+    for name in (
+        "logins_in_flight",
+        "new_sources_per_minute",
+        "submissions_per_hour",
+        "source_storage_cap_bytes",
+        "min_free_disk_bytes",
+    ):
+        assert getattr(source, name) == getattr(defaults, name), name
+    assert source.run_dir == Path("/run/tipbox-source")
+    text = (rendered / "etc/tipbox/source.env").read_text(encoding="utf-8")
+    for variable in (
+        "TIPBOX_LOGINS_IN_FLIGHT",
+        "TIPBOX_NEW_SOURCES_PER_MINUTE",
+        "TIPBOX_SUBMISSIONS_PER_HOUR",
+        "TIPBOX_SOURCE_STORAGE_CAP_MIB",
+        "TIPBOX_MIN_FREE_DISK_MIB",
+        "TIPBOX_RUNTIME_DIR",
+    ):
+        assert f"\n{variable}=" in text, variable
+
+
+def _env(rendered: Path, app: str) -> Config:
+    lines = (rendered / f"etc/tipbox/{app}.env").read_text(encoding="utf-8").splitlines()
+    return Config.from_env(
+        dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    )
+
+
+def _unit(rendered: Path, name: str) -> list[str]:
+    return (rendered / "etc/systemd/system" / name).read_text(encoding="utf-8").splitlines()
+
+
+def _setting(lines: list[str], key: str) -> str:
+    return next(line.removeprefix(f"{key}=") for line in lines if line.startswith(f"{key}="))
+
+
+def test_the_source_units_runtime_directory_is_its_argon2_lock_dir(rendered: Path) -> None:
+    """TIPBOX_RUNTIME_DIR must be the unit's RuntimeDirectory: systemd makes it, owned by the
+    app's user, and keeps it writable under ProtectSystem=strict."""
+    lines = _unit(rendered, "tipbox-source.service")
+    env = (rendered / "etc/tipbox/source.env").read_text(encoding="utf-8").splitlines()
+    runtime = _setting(env, "TIPBOX_RUNTIME_DIR")
+    assert runtime == "/run/" + _setting(lines, "RuntimeDirectory")
+    assert _setting(lines, "User") == "tipbox-source"
+    assert "ProtectSystem=strict" in lines
+
+
+def test_device_spool_reaches_tor_only_through_the_sync_unit(rendered: Path) -> None:
+    """The journalist app writes its spool; only the sync unit, as Tor's user, writes Tor's
+    authorized_clients/, and the source app sees neither."""
+    spool = "/" + SPOOL
+    journalist = _unit(rendered, "tipbox-journalist.service")
+    assert spool in _setting(journalist, "ReadWritePaths").split()
+    source = _unit(rendered, "tipbox-source.service")
+    assert f"-{spool}" in _setting(source, "InaccessiblePaths").split()
+    sync = _unit(rendered, "tipbox-onion-sync.service")
+    assert _setting(sync, "User") == "debian-tor"
+    assert _setting(sync, "SupplementaryGroups") == "tipbox-journalist"
+    assert _setting(sync, "ReadOnlyPaths") == spool
+    (writable,) = _setting(sync, "ReadWritePaths").split()
+    assert writable.endswith("/tipbox-journalist/authorized_clients")
+    assert "PrivateNetwork=yes" in sync
+    # Root runs only the reload; the unit itself has no capability.
+    assert [line for line in sync if "=+" in line] == [
+        "ExecStartPost=+/bin/systemctl try-reload-or-restart tor@default.service"
+    ]
+    path = _unit(rendered, "tipbox-onion-sync.path")
+    assert _setting(path, "PathChanged") == spool
+    assert _setting(path, "Unit") == "tipbox-onion-sync.service"
+    # The Tor unit the sync reloads is the one the AppArmor file is written for.
+    apparmor = (rendered / "etc/apparmor.d/local/system_tor").read_text(encoding="utf-8")
+    assert "/run/tipbox-journalist/gunicorn.sock rw," in apparmor
+
+
+def test_the_sync_units_command_line_runs(rendered: Path, tmp_path: Path) -> None:
+    """The rendered ExecStart, pointed at a test spool, runs the real `tipbox onion sync`."""
+    command = _setting(_unit(rendered, "tipbox-onion-sync.service"), "ExecStart").split()
+    assert command[:3] == [str(TIPBOX), "onion", "sync"]
+    spool = tmp_path / "spool"
+    spool.mkdir(mode=0o750)
+    key = (rendered / SPOOL_AUTH).read_text(encoding="ascii")
+    (spool / "admin--laptop.auth").write_text(key, encoding="ascii")
+    command[command.index("--from") + 1] = str(spool)
+    target = Path(command[command.index("--to") + 1])
+    assert target == tmp_path / "tor/tipbox-journalist/authorized_clients"
+    target.parent.mkdir(parents=True, mode=0o700)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # as systemd: no TIPBOX_*
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=False, timeout=60, env=env, cwd="/"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "added admin--laptop.auth" in result.stdout
+    assert (target / "admin--laptop.auth").read_text(encoding="ascii") == key
 
 
 def test_shell_scripts_pass_shellcheck() -> None:
@@ -236,6 +346,8 @@ def test_prefix_run_lays_out_files_and_modes(tmp_path: Path) -> None:
     expected = {
         **RENDERED,
         CLIENT_AUTH: 0o600,
+        SPOOL: 0o750,
+        SPOOL_AUTH: 0o640,
         "etc/tipbox": 0o700,
         "var/lib/tipbox": 0o755,
         "var/lib/tipbox/source": 0o700,
@@ -272,6 +384,25 @@ def test_prefix_run_lays_out_files_and_modes(tmp_path: Path) -> None:
     )
     assert "GRANT" not in result.stderr  # the source role is never given the journalist's
     assert "Source onion address" in result.stdout
+    # What the installer put in Tor's directory is what the sync unit would put there.
+    sync = subprocess.run(
+        [
+            str(TIPBOX),
+            "onion",
+            "sync",
+            "--from",
+            str(root / SPOOL),
+            "--to",
+            str(root / CLIENT_AUTH).removesuffix("/admin--laptop.auth"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert sync.stdout.splitlines() == ["1 device(s) authorized; unchanged"]
+    for step in ("tipbox-onion-sync.path", "systemctl start tipbox-onion-sync.service"):
+        assert step in result.stderr, step
     # A second run keeps the secrets.
     before = (root / "var/lib/tipbox/source/secrets/source_flask.key").read_bytes()
     install(tmp_path, "--prefix", str(root), "--client-auth", str(tmp_path / "laptop.auth"))

@@ -6,9 +6,12 @@ Real databases, real blob stores, real archives; tampering is done on the archiv
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import json
 import os
+import stat
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -16,18 +19,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nacl.bindings import crypto_sign_seed_keypair
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session
 
-from tipbox import conversations, directory, instance, keyring, sources, tagging, triage
+from tipbox import conversations, directory, instance, keyring, onion, sources, tagging, triage
 from tipbox.accounts import create_journalist, unlock_journalist
 from tipbox.backup import (
     MANIFEST,
     SIGNATURE,
     BackupRefused,
+    RestoredOnion,
     TrustedIdentity,
+    archived_onion_services,
     member_hash,
+    onion_plaintext,
+    open_onion_key,
     restore_backup,
+    restore_onion_keys,
+    seal_onion_key,
     sign_manifest,
     signed_message,
     verify_manifest,
@@ -383,4 +393,169 @@ def test_invalid(case: dict[str, Any]) -> None:
     _keys, public = _identity()
     with pytest.raises(Rejected) as caught:
         verify_manifest(public, bytes.fromhex(case["manifest"]), bytes.fromhex(case["signature"]))
+    assert str(caught.value).split(":")[0] == case["check"]
+
+
+# --- onion service keys (envelope.md 14) ------------------------------------------------------
+
+SERVICES = ("tipbox-journalist", "tipbox-source")
+
+
+def _tor_dir(path: Path, seed: bytes) -> Path:
+    """An onion service directory as Tor leaves it: the expanded secret key (SHA-512 of the
+    seed, clamped) after Tor's header, the public key file, the hostname."""
+    expanded = bytearray(hashlib.sha512(seed).digest())
+    expanded[0] &= 248
+    expanded[31] &= 127
+    expanded[31] |= 64
+    public, _ = crypto_sign_seed_keypair(seed)
+    path.mkdir(mode=0o700, parents=True)
+    (path / "hs_ed25519_secret_key").write_bytes(onion.SECRET_HEADER + bytes(expanded))
+    (path / "hs_ed25519_public_key").write_bytes(onion.PUBLIC_HEADER + bytes(public))
+    (path / "hostname").write_text(onion.onion_address(bytes(public)) + "\n", encoding="ascii")
+    return path
+
+
+@pytest.fixture
+def tor_dirs(tmp_path: Path) -> list[Path]:
+    return [_tor_dir(tmp_path / "tor" / name, os.urandom(32)) for name in SERVICES]
+
+
+def _onion_archive(made: Made, tor_dirs: list[Path]) -> Path:
+    archive = made.archive.with_name("with-onion.tar")
+    store = FilesystemBlobStore(made.config.blob_dir)
+    result = write_backup(made.engine, store, made.identity_keys, archive, tor_dirs)
+    assert result.onion_services == SERVICES
+    return archive
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def test_onion_keys_round_trip_sealed_to_the_identity(
+    made: Made, target: Config, tor_dirs: list[Path], tmp_path: Path
+) -> None:
+    archive = _onion_archive(made, tor_dirs)
+    trusted = TrustedIdentity(public=made.identity_keys.public)
+    assert archived_onion_services(archive, trusted) == list(SERVICES)
+    # The database restores as ever: the sealed members are carried, not opened.
+    before = _read_everything(made.config, made.engine, made.passphrase)
+    engine = _restore(target, archive, trusted)
+    try:
+        assert _read_everything(target, engine, made.passphrase) == before
+    finally:
+        engine.dispose()
+    restored_root = tmp_path / "restored-tor"
+    restored_root.mkdir(mode=0o700)
+    targets = [restored_root / name for name in SERVICES]
+    done = restore_onion_keys(archive, trusted, made.identity_keys, targets)
+    for original, item in zip(tor_dirs, done, strict=True):
+        address = (original / "hostname").read_text(encoding="ascii").strip()
+        assert item == RestoredOnion(original.name, address, restored_root / original.name)
+        assert _files(item.directory) == _files(original)
+        assert stat.S_IMODE(item.directory.stat().st_mode) == 0o700
+        for path in item.directory.iterdir():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # Again into the same directories: the same keys, nothing changes.
+    assert restore_onion_keys(archive, trusted, made.identity_keys, targets) == done
+
+
+def test_no_onion_key_appears_in_clear(made: Made, tor_dirs: list[Path]) -> None:
+    data = _onion_archive(made, tor_dirs).read_bytes()
+    for service_dir in tor_dirs:
+        secret = (service_dir / "hs_ed25519_secret_key").read_bytes()
+        public = (service_dir / "hs_ed25519_public_key").read_bytes()[32:]
+        address = (service_dir / "hostname").read_text(encoding="ascii").strip()
+        for needle in (
+            secret[32:64],  # the scalar
+            secret[64:],  # the nonce prefix
+            secret[32:48],
+            secret[32:64].hex().encode(),
+            base64.b64encode(secret[32:64]),
+            public,
+            public.hex().encode(),
+            address.removesuffix(".onion").encode(),
+            address.removesuffix(".onion").upper().encode(),
+        ):
+            assert needle not in data
+    assert b"onion/tipbox-source" in data  # the member is there, under its name
+
+
+def test_a_tampered_onion_member_is_refused(
+    made: Made, target: Config, tor_dirs: list[Path], tmp_path: Path
+) -> None:
+    tampered = _flip(_onion_archive(made, tor_dirs), "onion/tipbox-source", at=60)
+    trusted = TrustedIdentity(public=made.identity_keys.public)
+    had_tables = _has_tables(target)
+    with pytest.raises(BackupRefused, match="onion/tipbox-source does not match its signed hash"):
+        _restore(target, tampered, trusted).dispose()
+    _assert_untouched(target, had_tables)
+    targets = [tmp_path / "restored-tor" / name for name in SERVICES]
+    with pytest.raises(BackupRefused, match="onion/tipbox-source does not match its signed hash"):
+        restore_onion_keys(tampered, trusted, made.identity_keys, targets)
+    assert not (tmp_path / "restored-tor").exists()
+
+
+def test_onion_restore_refusals_write_nothing(
+    made: Made, tor_dirs: list[Path], tmp_path: Path
+) -> None:
+    archive = _onion_archive(made, tor_dirs)
+    trusted = TrustedIdentity(public=made.identity_keys.public)
+    root = tmp_path / "restored-tor"
+    root.mkdir(mode=0o700)
+    targets = [root / name for name in SERVICES]
+    with pytest.raises(BackupRefused, match="unlocked identity key is not the archive's"):
+        restore_onion_keys(archive, trusted, OTHER, targets)
+    with pytest.raises(BackupRefused, match="no key of onion service tipbox-spare"):
+        restore_onion_keys(archive, trusted, made.identity_keys, [*targets, root / "tipbox-spare"])
+    # A directory that holds another service's key is never overwritten, and the refusal
+    # comes before the other service is written.
+    _tor_dir(root / "tipbox-source", os.urandom(32))
+    held = _files(root / "tipbox-source")
+    with pytest.raises(BackupRefused, match="holds another onion service's key"):
+        restore_onion_keys(archive, trusted, made.identity_keys, targets)
+    assert _files(root / "tipbox-source") == held
+    assert not (root / "tipbox-journalist").exists()
+
+
+def test_backup_refuses_what_is_not_an_onion_key(made: Made, tmp_path: Path) -> None:
+    store = FilesystemBlobStore(made.config.blob_dir)
+    out = tmp_path / "refused.tar"
+    empty = tmp_path / "tor" / "tipbox-source"
+    empty.mkdir(parents=True, mode=0o700)
+    with pytest.raises(BackupRefused, match="cannot read"):
+        write_backup(made.engine, store, made.identity_keys, out, [empty])
+    (empty / "hs_ed25519_secret_key").write_bytes(b"== ed25519v1-secret: type0 ==" + bytes(67))
+    with pytest.raises(BackupRefused, match="not a clamped Ed25519 scalar"):
+        write_backup(made.engine, store, made.identity_keys, out, [empty])
+    bad_name = _tor_dir(tmp_path / "tor" / "Tipbox.Source", os.urandom(32))
+    with pytest.raises(BackupRefused, match="cannot name an onion service"):
+        write_backup(made.engine, store, made.identity_keys, out, [bad_name])
+    assert not out.exists()
+
+
+ONION = CASES["onion"]
+
+
+@pytest.mark.parametrize("case", ONION["valid"], ids=[c["service"] for c in ONION["valid"]])
+def test_onion_valid(case: dict[str, Any]) -> None:
+    keys, _public = _identity()
+    assert keys.x25519_public.hex() == ONION["identity_x25519"]
+    secret_file = bytes.fromhex(case["secret_key_file"])
+    assert onion_plaintext(case["service"], secret_file).hex() == case["plaintext"]
+    assert open_onion_key(keys, case["service"], bytes.fromhex(case["sealed"])) == secret_file
+    assert onion.service_public_key(secret_file).hex() == case["public_key"]
+    assert onion.onion_address(bytes.fromhex(case["public_key"])) == case["address"]
+    # What the writer seals (with its own ephemeral key) opens the same way.
+    sealed = seal_onion_key(keys.public, case["service"], secret_file)
+    assert len(sealed) == len(bytes.fromhex(case["sealed"]))
+    assert open_onion_key(keys, case["service"], sealed) == secret_file
+
+
+@pytest.mark.parametrize("case", ONION["invalid"], ids=[c["comment"] for c in ONION["invalid"]])
+def test_onion_invalid(case: dict[str, Any]) -> None:
+    keys, _public = _identity()
+    with pytest.raises(Rejected) as caught:
+        open_onion_key(keys, case["service"], bytes.fromhex(case["sealed"]))
     assert str(caught.value).split(":")[0] == case["check"]

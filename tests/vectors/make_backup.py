@@ -8,21 +8,31 @@ This script does not use ``tipbox``: it derives the identity's Ed25519 seed with
 ``hashlib.blake2b`` (the definition of ``crypto_kdf_derive_from_key``), hashes with
 ``hashlib.blake2b`` and signs with libsodium's ``crypto_sign`` directly, so that the
 vectors check the implementation rather than repeat it. Ed25519 is deterministic and the
-inputs are fixed, so the output is deterministic.
+inputs are fixed, so the output is deterministic. The sealed onion service keys are built
+as libsodium's ``crypto_box_seal`` builds them, with a fixed ephemeral key instead of a
+random one, and Tor's key files and addresses from RFC 8032 and rend-spec-v3 directly.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import struct
 import sys
 from typing import Any
 
-from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
+from nacl.bindings import (
+    crypto_box,
+    crypto_scalarmult_base,
+    crypto_sign,
+    crypto_sign_seed_keypair,
+)
 
 PREFIX = b"tipbox.backup.v1\x00"
 TAG = b"tipbox.backup-manifest.v1"
+ONION_PREFIX = b"tipbox.backup-onion.v1\x00"
+TOR_SECRET_HEADER = b"== ed25519v1-secret: type0 ==\x00\x00\x00"
 
 
 def kdf(key: bytes, subkey_id: int, context: bytes) -> bytes:
@@ -67,6 +77,96 @@ def manifest(ed25519: bytes, members: list[tuple[str, bytes]]) -> bytes:
         ],
     }
     return (json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+
+def tor_secret_file(seed: bytes) -> tuple[bytes, bytes]:
+    """Tor's ``hs_ed25519_secret_key`` file for an Ed25519 seed, and the public key: the
+    expanded key is SHA-512 of the seed, clamped (RFC 8032), after Tor's 32-byte header."""
+    expanded = bytearray(hashlib.sha512(seed).digest())
+    expanded[0] &= 248
+    expanded[31] &= 127
+    expanded[31] |= 64
+    public, _secret = crypto_sign_seed_keypair(seed)
+    return TOR_SECRET_HEADER + bytes(expanded), bytes(public)
+
+
+def onion_address(public: bytes) -> str:
+    """Tor's rend-spec-v3 address: base32(pk ‖ checksum ‖ 0x03), lower case, ".onion"."""
+    checksum = hashlib.sha3_256(b".onion checksum" + public + b"\x03").digest()[:2]
+    return base64.b32encode(public + checksum + b"\x03").decode().lower() + ".onion"
+
+
+def seal(message: bytes, recipient: bytes, ephemeral_secret: bytes) -> bytes:
+    """``crypto_box_seal`` with a fixed ephemeral key, so that the vector is reproducible:
+    epk ‖ crypto_box(m, BLAKE2b-192(epk ‖ pk), pk, esk), as libsodium builds it."""
+    ephemeral = bytes(crypto_scalarmult_base(ephemeral_secret))
+    nonce = hashlib.blake2b(ephemeral + recipient, digest_size=24).digest()
+    return ephemeral + bytes(crypto_box(message, nonce, recipient, ephemeral_secret))
+
+
+def onion_plaintext(service: str, secret_file: bytes) -> bytes:
+    """``"tipbox.backup-onion.v1" ‖ 0x00 ‖ u8 |service| ‖ service ‖ secret key file``."""
+    return ONION_PREFIX + bytes([len(service)]) + service.encode() + secret_file
+
+
+def onion_vectors(identity_seed: bytes) -> dict[str, Any]:
+    """Sealed onion service keys (section 14): reader vectors with fixed ephemeral keys."""
+    x_secret = kdf(identity_seed, 2, b"tbidnty1")
+    x_public = bytes(crypto_scalarmult_base(x_secret))
+    other_public = bytes(crypto_scalarmult_base(fixed("other x25519", 32)))
+    valid = []
+    for number, service in enumerate(("tipbox-source", "tipbox-journalist")):
+        secret_file, public = tor_secret_file(fixed(f"tor seed {service}", 32))
+        plaintext = onion_plaintext(service, secret_file)
+        valid.append(
+            {
+                "service": service,
+                "secret_key_file": secret_file.hex(),
+                "public_key": public.hex(),
+                "address": onion_address(public),
+                "plaintext": plaintext.hex(),
+                "sealed": seal(plaintext, x_public, fixed(f"ephemeral {number}", 32)).hex(),
+            }
+        )
+    good_file, _ = tor_secret_file(fixed("tor seed tipbox-source", 32))
+    unclamped = bytearray(good_file)
+    unclamped[32] |= 1
+    bad_header = b"== ed25519v1-public: type0 ==\x00\x00\x00" + good_file[32:]
+    src, jrn = "tipbox-source", "tipbox-journalist"
+    good = onion_plaintext(src, good_file)
+    cases = [
+        ("sealed to another key", src, other_public, good, "backup_onion.open"),
+        ("another prefix", src, x_public, b"tipbox.backup-onion.v2\x00" + good[23:],
+         "backup_onion.prefix"),
+        ("sealed for the other service", jrn, x_public, good, "backup_onion.service"),
+        ("a service name one byte longer", src, x_public,
+         onion_plaintext(src + "x", good_file), "backup_onion.service"),
+        ("a 95-byte key file", src, x_public, good[:-1], "backup_onion.length"),
+        ("a 97-byte key file", src, x_public, good + b"\x00", "backup_onion.length"),
+        ("an unclamped scalar", src, x_public, onion_plaintext(src, bytes(unclamped)),
+         "backup_onion.key"),
+        ("the public key file's header", src, x_public, onion_plaintext(src, bad_header),
+         "backup_onion.key"),
+    ]  # fmt: skip
+    invalid = [
+        {
+            "comment": comment,
+            "service": service,
+            "sealed": seal(plaintext, recipient, fixed(f"ephemeral {comment}", 32)).hex(),
+            "check": check,
+        }
+        for comment, service, recipient, plaintext, check in cases
+    ]
+    truncated = bytes.fromhex(valid[0]["sealed"])[:-1]
+    invalid.append(
+        {
+            "comment": "one byte short",
+            "service": "tipbox-source",
+            "sealed": truncated.hex(),
+            "check": "backup_onion.open",
+        }
+    )
+    return {"identity_x25519": x_public.hex(), "valid": valid, "invalid": invalid}
 
 
 def build() -> dict[str, Any]:
@@ -138,6 +238,7 @@ def build() -> dict[str, Any]:
             {"comment": c, "manifest": m.hex(), "signature": s.hex(), "check": check}
             for c, m, s, check in invalid
         ],
+        "onion": onion_vectors(seed),
     }
 
 
