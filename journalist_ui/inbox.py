@@ -23,11 +23,11 @@ from werkzeug.exceptions import Conflict, NotFound
 from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response as BaseResponse
 
-from tipbox import audit, conversations, tagging, triage
+from tipbox import audit, capacity, conversations, tagging, triage
 from tipbox.crypto.envelope import Kind
 from tipbox.crypto.errors import Rejected
 from tipbox.db import scrub, transaction
-from tipbox.models import Journalist
+from tipbox.models import SOURCE_STATUS_SPAM, Journalist
 
 from .filters import Filters, inbox_query, parse_filters
 from .labels import SORT_LABELS, STATUS_LABELS
@@ -79,6 +79,7 @@ def inbox_response(filters: Filters, *, error: str | None = None, status: int = 
         counts = inbox_counts(db, journalist_id)
         all_tags = tagging.all_tags(db, keys) if keys else []
         journalists = triage.active_journalists(db)
+        storage = capacity.storage_use(db, state().config)
     html = render_template(
         "journalist/index.html",
         me=me(),
@@ -94,6 +95,8 @@ def inbox_response(filters: Filters, *, error: str | None = None, status: int = 
         sort_labels=SORT_LABELS,
         error=error,
         notice=_notice(request.args.get("done", "")),
+        storage=storage,
+        spam_status=SOURCE_STATUS_SPAM,
     )
     return Response(html, status=status, mimetype="text/html")
 
@@ -138,6 +141,8 @@ def _notice(done: str) -> str | None:
         "triage": _("Saved."),
         "bulk": _("Done."),
         "source-deleted": _("The source was deleted."),
+        "spam-deleted": _("Every source marked spam was deleted."),
+        "spam-more": _("Many sources marked spam were deleted; delete again for the rest."),
     }
     return notices.get(done)
 

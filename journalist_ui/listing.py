@@ -66,6 +66,8 @@ class SourceRow:
     status: int
     starred: bool
     assignee: str | None
+    # What the source's items take in the blob store (its messages, files, and replies).
+    stored_bytes: int = 0
     tags: list[str] = field(default_factory=list)
 
 
@@ -188,9 +190,9 @@ def _rows(session: Session, journalist_id: int, ids: list[int]) -> list[SourceRo
         (and_(Item.kind.in_(SOURCE_KINDS), Item.seq > func.coalesce(seen, 0)), 1), else_=0
     )
     counts = {
-        source_id: (int(n), int(u or 0))
-        for source_id, n, u in session.execute(
-            select(Item.source_id, func.count(Item.id), func.sum(unread))
+        source_id: (int(n), int(u or 0), int(size or 0))
+        for source_id, n, u, size in session.execute(
+            select(Item.source_id, func.count(Item.id), func.sum(unread), func.sum(Item.blob_size))
             .where(Item.source_id.in_(ids))
             .group_by(Item.source_id)
         )
@@ -214,7 +216,7 @@ def _rows(session: Session, journalist_id: int, ids: list[int]) -> list[SourceRo
     rows = []
     for source_id in ids:
         row = found[source_id]
-        items, unread_items = counts.get(source_id, (0, 0))
+        items, unread_items, stored = counts.get(source_id, (0, 0, 0))
         rows.append(
             SourceRow(
                 source_id,
@@ -226,6 +228,7 @@ def _rows(session: Session, journalist_id: int, ids: list[int]) -> list[SourceRo
                 row.status,
                 bool(row.starred),
                 row.username,
+                stored,
             )
         )
     return rows

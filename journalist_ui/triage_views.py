@@ -1,5 +1,6 @@
 """Triage forms: a source's status, star, assignee, tags and read marker, and the inbox's
-bulk actions (star, unstar, mark read or unread, set a status, delete).
+bulk actions (star, unstar, mark read or unread, set a status, delete), and "delete all
+spam" (``tipbox.spam``).
 
 Thin views over ``tipbox.triage`` and ``tipbox.tagging``; every one is a POST with CSRF
 (the app's hooks check it) and answers with a redirect (303) to the page it came from, or,
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.wrappers import Response as BaseResponse
 
-from tipbox import audit, conversations, tagging, triage
+from tipbox import audit, conversations, spam, tagging, triage
 from tipbox.db import scrub, transaction
 
 from .filters import Filters, parse_filters
@@ -163,6 +164,29 @@ def _apply(db: Session, action: str, sources: list[bytes]) -> None:
         triage.set_status(db, sources, triage.STATUS_BY_NAME[name])
 
 
+# Spam sources deleted per request of "delete all spam": a few seconds of work at most.
+SPAM_PER_REQUEST = 10 * spam.BATCH_SOURCES
+
+
+def delete_all_spam() -> Response | BaseResponse:
+    """Delete every source marked spam (confirmed with a checkbox), in batches, then scrub."""
+    filters = _back_filters()
+    if request.form.get("confirm") != "yes":
+        return inbox_response(filters, error=_("Tick the box to confirm the deletion."), status=400)
+    st = state()
+    deleted = 0
+    while deleted < SPAM_PER_REQUEST:
+        with transaction(st.db) as db:
+            done = spam.delete_spam(db, st.store, me().journalist_id)
+        deleted += done
+        if done < spam.BATCH_SOURCES:
+            break
+    if deleted:
+        scrub(st.engine)
+    done_name = "spam-more" if deleted >= SPAM_PER_REQUEST else "spam-deleted"
+    return redirect(url_for("index", done=done_name, **filters.args()), code=303)
+
+
 def register_triage_views(app: Flask) -> None:
     """Add the triage forms and the bulk action to ``app``."""
     for rule, view in (
@@ -175,3 +199,4 @@ def register_triage_views(app: Flask) -> None:
     ):
         app.add_url_rule(f"/sources/<pid:source_id>/{rule}", view_func=view, methods=["POST"])
     app.add_url_rule("/bulk", view_func=bulk, methods=["POST"])
+    app.add_url_rule("/spam/delete", view_func=delete_all_spam, methods=["POST"])

@@ -39,9 +39,10 @@ def retention_run(ctx: click.Context, dry_run: bool) -> None:
 
 
 def _summary(result: RetentionResult) -> str:
+    spam = "" if result.dry_run else f" Deleted {result.spam} source(s) marked spam."
     if result.days is None or result.cutoff is None:
-        return "Retention is off: no source is deleted."
+        return "Retention is off: no source is deleted for inactivity." + spam
     due = f"source(s) last active before {result.cutoff.isoformat()}"
     if result.dry_run:
         return f"{result.sources} {due} would be deleted (retention: {result.days} days; dry run)."
-    return f"Deleted {result.sources} {due} (retention: {result.days} days)."
+    return f"Deleted {result.sources} {due} (retention: {result.days} days)." + spam

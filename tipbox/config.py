@@ -61,6 +61,17 @@ class Config:
     max_file_bytes: int = 500 * MIB
     # Argon2id runs at once per process (docs/source-app.md section 3); past it, "busy".
     argon2_concurrency: int = 2
+    # Flood budgets (docs/abuse.md); 0 turns one off. Argon2id runs (codename logins) in
+    # flight at once on this host, over every worker and master sharing ``runtime_dir``:
+    # each holds 64 MiB.
+    logins_in_flight: int = 4
+    # New sources per minute for the whole instance, and submissions per hour per source.
+    new_sources_per_minute: int = 30
+    submissions_per_hour: int = 20
+    # Disk floods: what one source's own messages and files may take, and the free space
+    # below which no file is accepted (messages still are).
+    source_storage_cap_bytes: int = 10 * 1024 * MIB
+    min_free_disk_bytes: int = 1024 * MIB
     demo: bool = False
     # The Host names each app answers to (Flask's TRUSTED_HOSTS); empty: any. In production
     # each is its onion address, so that a local process or a DNS rebinding page cannot
@@ -76,6 +87,9 @@ class Config:
     # The journalist onion service's authorized_clients/ directory (tipbox.onion); None:
     # this instance manages no onion devices.
     onion_clients_dir: Path | None = None
+    # Where processes of this host meet (lock files of the Argon2id slots); systemd gives
+    # the source app /run/tipbox-source. None: ``data_dir / "run"``.
+    runtime_dir: Path | None = None
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, **overrides: object) -> Config:
@@ -109,6 +123,22 @@ class Config:
             max_files=_int(env, "TIPBOX_MAX_FILES", cfg.max_files),
             max_file_bytes=_int(env, "TIPBOX_MAX_FILE_MIB", cfg.max_file_bytes // MIB) * MIB,
             argon2_concurrency=_int(env, "TIPBOX_ARGON2_CONCURRENCY", cfg.argon2_concurrency),
+            logins_in_flight=_int(env, "TIPBOX_LOGINS_IN_FLIGHT", cfg.logins_in_flight),
+            new_sources_per_minute=_int(
+                env, "TIPBOX_NEW_SOURCES_PER_MINUTE", cfg.new_sources_per_minute
+            ),
+            submissions_per_hour=_int(env, "TIPBOX_SUBMISSIONS_PER_HOUR", cfg.submissions_per_hour),
+            source_storage_cap_bytes=_int(
+                env, "TIPBOX_SOURCE_STORAGE_CAP_MIB", cfg.source_storage_cap_bytes // MIB
+            )
+            * MIB,
+            min_free_disk_bytes=_int(
+                env, "TIPBOX_MIN_FREE_DISK_MIB", cfg.min_free_disk_bytes // MIB
+            )
+            * MIB,
+            runtime_dir=(
+                Path(env["TIPBOX_RUNTIME_DIR"]).resolve() if env.get("TIPBOX_RUNTIME_DIR") else None
+            ),
             slowest_upload_seconds=_int(
                 env, "TIPBOX_SLOWEST_UPLOAD_HOURS", cfg.slowest_upload_seconds // 3600
             )
@@ -132,6 +162,11 @@ class Config:
         the slowest upload: built so that it always exceeds the session's lifetime.
         """
         return self.source_session_absolute_seconds + max(0, self.slowest_upload_seconds)
+
+    @property
+    def run_dir(self) -> Path:
+        """Where this host's processes of the instance meet (``runtime_dir`` or default)."""
+        return self.runtime_dir if self.runtime_dir is not None else self.data_dir / "run"
 
     @property
     def is_sqlite(self) -> bool:

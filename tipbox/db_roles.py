@@ -149,6 +149,8 @@ def roles_sql(source_role: str, journalist_role: str, schema: str = "public") ->
     sql += [f"GRANT INSERT ON {sch}.{table} TO {src}" for table in _INSERT_TABLES]
     sql += [
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {sch}.sessions TO {src}",
+        # Flood budgets (tipbox.budgets): counts and window ends, nothing of a source's.
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {sch}.budget_counters TO {src}",
         # Not the triage columns (status, starred, assignee_id): the source app's sessions
         # leave them out of whole-row loads (tipbox.source.state).
         f"GRANT SELECT ({', '.join(_SOURCE_SELECT_COLUMNS)}) ON {sch}.sources TO {src}",
@@ -177,8 +179,8 @@ def roles_sql(source_role: str, journalist_role: str, schema: str = "public") ->
         "INSERT",
         src,
         "",
-        "status = 0 AND NOT starred AND assignee_id IS NULL AND next_seq = 1"
-        " AND last_source_seq = 0",
+        "status = 0 AND NOT starred AND assignee_id IS NULL AND spam_since IS NULL"
+        " AND next_seq = 1 AND last_source_seq = 0",
     )
     sql += _policy("tipbox_sources_source_update", sources, "UPDATE", src, "true", "true")
     sql += _policy(

@@ -108,6 +108,7 @@ DEFAULT_RETENTION_DAYS = 90
 # BLAKE2b hash of it that names it in its URL.
 MAX_LOGO_BYTES = 1024 * 1024
 LOGO_HASH_BYTES = 16
+MAX_BUDGET_KEY_BYTES = 32
 
 
 def new_public_id() -> bytes:
@@ -181,6 +182,7 @@ class InstanceSettings(Base):
         CheckConstraint(f"length(logo) <= {MAX_LOGO_BYTES}", name="logo_size"),
         _length_is("logo_hash", LOGO_HASH_BYTES),
         CheckConstraint("(logo IS NULL) = (logo_hash IS NULL)", name="logo_with_hash"),
+        CheckConstraint("spam_purge_days > 0", name="spam_purge_days_positive"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, default=1)
@@ -205,6 +207,8 @@ class InstanceSettings(Base):
     # Deferred: every page reads this row, and only the logo's own URL needs the bytes.
     logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     logo_hash: Mapped[bytes | None] = mapped_column(LargeBinary(LOGO_HASH_BYTES))
+    # Sources marked spam this many days ago are deleted; NULL: never (tipbox.retention).
+    spam_purge_days: Mapped[int | None] = mapped_column(Integer)
     created_on: Mapped[date] = mapped_column(Date, default=today)
 
 
@@ -374,6 +378,8 @@ class Source(Base):
     assignee_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("journalists.id", ondelete="SET NULL")
     )
+    # The day the source was marked spam (NULL when it is not): the spam purge counts from it.
+    spam_since: Mapped[date | None] = mapped_column(Date)
 
 
 class ReadMarker(Base):
@@ -469,6 +475,26 @@ class Wrap(Base):
     key_id: Mapped[bytes] = mapped_column(LargeBinary(KEY_ID_BYTES))
     algorithm: Mapped[str] = mapped_column(String(32), default=WRAP_ALGORITHM)
     wrap: Mapped[bytes] = mapped_column(LargeBinary(WRAP_BYTES))
+
+
+class BudgetCounter(Base):
+    """How much of one budget one window has used (``tipbox.budgets``, docs/abuse.md).
+
+    ``key`` is a global budget's ASCII name, or for a source's own budget a 16-byte keyed
+    hash that only the source's codename links to it. Rows of ended windows are deleted.
+    """
+
+    __tablename__ = "budget_counters"
+    __table_args__ = (
+        CheckConstraint(f"length(key) BETWEEN 1 AND {MAX_BUDGET_KEY_BYTES}", name="key_length"),
+        CheckConstraint("count >= 1", name="count"),
+        Index(None, "window_end"),
+    )
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(MAX_BUDGET_KEY_BYTES), primary_key=True)
+    # Unix time at which the window ends.
+    window_end: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class SessionRow(Base):

@@ -5,7 +5,9 @@ A source is active on the day it gets its codename, logs in or sends something
 at N days, a source last active on day D is deleted from day D + N + 1 on: N whole days
 have then passed without it. With retention off (``retention_days`` NULL), nothing is.
 
-``run_retention`` is what ``tipbox retention run`` calls, from a daily timer. It needs no
+``run_retention`` is what ``tipbox retention run`` calls, from a daily timer; the same run
+applies the automatic spam purge (``tipbox.spam``) and deletes the counters of ended budget
+windows (``tipbox.budgets``). It needs no
 admin unlock: it only deletes, which needs no key, and what it deletes and when was decided
 by an admin in the settings; the timer runs it as the journalist app's user, which may
 already delete sources. Due sources go in transactions of at most ``BATCH_SOURCES``, each
@@ -29,11 +31,12 @@ from typing import Final
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from tipbox import audit, conversations, sessions
+from tipbox import audit, budgets, conversations, sessions
 from tipbox.config import Config
 from tipbox.db import make_session_factory, scrub, transaction
 from tipbox.models import Source, today
 from tipbox.settings import read as read_settings
+from tipbox.spam import purge_due_spam
 from tipbox.storage import BlobStore
 
 __all__ = [
@@ -59,6 +62,8 @@ class RetentionResult:
     cutoff: date | None
     sources: int
     dry_run: bool
+    # Sources deleted by the automatic spam purge in the same run (tipbox.spam).
+    spam: int = 0
 
 
 def cutoff_for(days: int, on: date) -> date:
@@ -148,10 +153,13 @@ def run_retention(
         deleted += done.sources
         if done.sources < batch:
             break
+    spam = purge_due_spam(engine, store, config, on=day)
     with transaction(factory) as session:
         # Expired sessions are deleted here too: a row whose cookie never comes back would
         # otherwise keep its expiry times for good.
         purged = sessions.purge_expired(session, datetime.now(UTC))
-    if deleted or purged:
+    # And the counters of ended budget windows, when no request came to delete them.
+    forgotten = budgets.forget_ended(factory)
+    if deleted or purged or spam or forgotten:
         scrub(engine)
-    return RetentionResult(done.days, done.cutoff, deleted, dry_run=False)
+    return RetentionResult(done.days, done.cutoff, deleted, dry_run=False, spam=spam)

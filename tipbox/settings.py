@@ -15,6 +15,8 @@ next to the right input:
   ``None`` means "as the configuration allows". ``files_accepted`` off makes the source
   app a message-only box.
 - ``retention_days``: 1 to 3,650, or ``None`` for off (``tipbox.retention``).
+- ``spam_purge_days``: 1 to 3,650, or ``None`` (the default) for off: sources marked spam
+  that many days ago are deleted by ``tipbox retention run`` (``tipbox.spam``).
 - the logo: re-encoded by ``tipbox.logo`` (which alone loads Pillow, so that the source
   app, which reads these settings, never does) and stored here.
 
@@ -84,6 +86,7 @@ AUDIT_FIELDS: Final[Mapping[str, str]] = {
     "max_file_bytes": "limits",
     "files_accepted": "files",
     "retention_days": "retention",
+    "spam_purge_days": "spam",
     "logo": "logo",
 }
 
@@ -178,6 +181,7 @@ class Settings:
     files_accepted: bool
     retention_days: int | None
     logo_hash: bytes | None
+    spam_purge_days: int | None = None
 
     @property
     def submission_limits(self) -> Limits:
@@ -202,6 +206,7 @@ def read(session: Session, config: Config) -> Settings:
         files_accepted=row.files_accepted,
         retention_days=row.retention_days,
         logo_hash=row.logo_hash,
+        spam_purge_days=row.spam_purge_days,
     )
 
 
@@ -214,7 +219,7 @@ def _stored_languages(stored: str) -> tuple[str, ...]:
 
 def _effective_limits(config: Config, stored: Mapping[str, Any]) -> Limits:
     ceiling = Limits.from_config(config)
-    lowered: dict[str, int] = {}
+    lowered: dict[str, Any] = {}
     for name in _LIMIT_FIELDS:
         value = stored.get(name)
         # A malformed stored value (bool is an int in Python) is ignored, never trusted.
@@ -249,9 +254,11 @@ def update(
     max_file_bytes: int | Unchanged | None = UNCHANGED,
     files_accepted: bool | Unchanged = UNCHANGED,
     retention_days: int | Unchanged | None = UNCHANGED,
+    spam_purge_days: int | Unchanged | None = UNCHANGED,
 ) -> Settings:
     """Check and store the given settings; ``SettingsError`` (nothing stored) if any is
-    refused. A limit or ``retention_days`` of None means "as configured" or "off".
+    refused. A limit of None means "as configured"; ``retention_days`` or
+    ``spam_purge_days`` of None means "off".
 
     Records one ``settings.change`` event naming what changed (none if nothing did).
     Returns the settings as they now are.
@@ -277,7 +284,9 @@ def update(
     if not isinstance(files_accepted, Unchanged):
         values["files_accepted"] = bool(files_accepted)
     if not isinstance(retention_days, Unchanged):
-        values["retention_days"] = _checked_retention(problems, retention_days)
+        values["retention_days"] = _checked_days(problems, "retention_days", retention_days)
+    if not isinstance(spam_purge_days, Unchanged):
+        values["spam_purge_days"] = _checked_days(problems, "spam_purge_days", spam_purge_days)
     if problems:
         raise SettingsError(problems)
     row = _row_for_update(session)
@@ -363,14 +372,15 @@ def _checked_limit(problems: list[Problem], field: str, value: object, ceiling: 
     return value
 
 
-def _checked_retention(problems: list[Problem], value: object) -> int | None:
+def _checked_days(problems: list[Problem], field: str, value: object) -> int | None:
+    """A number of days (retention, spam purge): 1 to 3,650, or None for off."""
     if value is None:
         return None
     if type(value) is not int:
-        problems.append(Problem("retention_days", "not_a_number"))
+        problems.append(Problem(field, "not_a_number"))
         return None
     if not MIN_RETENTION_DAYS <= value <= MAX_RETENTION_DAYS:
-        problems.append(Problem("retention_days", "out_of_range", MAX_RETENTION_DAYS))
+        problems.append(Problem(field, "out_of_range", MAX_RETENTION_DAYS))
     return value
 
 

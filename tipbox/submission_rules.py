@@ -25,11 +25,12 @@ class SubmissionRejected(Exception):  # noqa: N818 - a refusal the source sees, 
     ``unknown_source``, ``bad_manifest``, ``wrong_source``, ``not_issued``, ``bad_kind``,
     ``stale_key``, ``bad_envelope``, ``bad_parts``, ``bad_blob``; the request class adds
     ``unexpected_part``, ``no_session`` and ``files_not_accepted`` (a file part when the
-    instance takes none). The message never contains user content.
+    instance takes none), ``disk_full`` and ``storage_cap`` (a file part when there is no
+    room for files: ``tipbox.capacity``; 507). The message never contains user content.
     """
 
     def __init__(self, reason: str, status: int = 400) -> None:
-        """Refuse for ``reason`` with HTTP ``status`` (400 or 413)."""
+        """Refuse for ``reason`` with HTTP ``status`` (400, 413 or 507)."""
         super().__init__(f"submission rejected: {reason}")
         self.reason = reason
         self.status = status
@@ -50,6 +51,9 @@ class Limits:
     max_files: int
     max_file_bytes: int
     key_grace_seconds: int = 6 * 3600
+    # Why no file is taken when ``max_files`` is 0: the settings (``files_not_accepted``)
+    # or no room (``disk_full``, ``storage_cap``: tipbox.capacity).
+    no_files_reason: str = "files_not_accepted"
 
     @property
     def accepts_files(self) -> bool:
@@ -71,6 +75,15 @@ class Limits:
     def max_message_bytes(self) -> int:
         """The largest message body, in bytes."""
         return BYTES_PER_CHAR * self.max_message_chars
+
+
+# The HTTP status of each refusal that is not a 400.
+_STATUS: dict[str, int] = {"file_too_large": 413, "disk_full": 507, "storage_cap": 507}
+
+
+def no_files(limits: Limits) -> SubmissionRejected:
+    """The refusal of a file part when ``limits`` take no file, with its reason."""
+    return SubmissionRejected(limits.no_files_reason, _STATUS.get(limits.no_files_reason, 400))
 
 
 def max_blob_bytes(limits: Limits) -> int:

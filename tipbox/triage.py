@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -31,6 +31,7 @@ from tipbox.models import (
     Journalist,
     ReadMarker,
     Source,
+    today,
 )
 
 # Status names as forms and URLs carry them, in the order pages list them.
@@ -61,7 +62,16 @@ def set_status(session: Session, source_public_ids: Sequence[bytes], status: int
         raise ValueError("unknown status")
     ids = _ids(session, source_public_ids)
     if ids:
-        session.execute(update(Source).where(Source.id.in_(ids)).values(status=status))
+        # The day a source became spam starts its automatic purge (tipbox.spam); marking
+        # spam again keeps the first day, and any other status clears it.
+        spam_since = (
+            case((Source.status == SOURCE_STATUS_SPAM, Source.spam_since), else_=today())
+            if status == SOURCE_STATUS_SPAM
+            else None
+        )
+        session.execute(
+            update(Source).where(Source.id.in_(ids)).values(status=status, spam_since=spam_since)
+        )
     return len(ids)
 
 

@@ -1,7 +1,7 @@
 """The admin's settings page: name, description, languages, upload limits, whether files
-are accepted, retention, and the logo. Thin views over ``tipbox.settings`` and
-``tipbox.logo``; every refused field is shown next to its reason, and nothing is stored
-unless every field is right.
+are accepted, retention, the automatic spam purge, and the logo. Thin views over
+``tipbox.settings`` and ``tipbox.logo``; every refused field is shown next to its reason,
+and nothing is stored unless every field is right.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def _number(field: str, problems: list[Problem], scale: int = 1) -> int | None:
     text = request.form.get(field, "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 12:
+    # isascii: "²" is a digit to isdigit() but not to int().
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         problems.append(Problem(field, "not_a_number"))
         return None
     return int(text) * scale
@@ -97,6 +98,8 @@ def save() -> Response | BaseResponse:
         retention = _number("retention_days", problems)
         if retention is None and not problems:
             problems.append(Problem("retention_days", "empty"))
+    # Blank: no automatic purge of spam (the default).
+    spam_purge = _number("spam_purge_days", problems)
     if problems:
         return _page(problems=tuple(problems), status=400)
     try:
@@ -113,6 +116,7 @@ def save() -> Response | BaseResponse:
                 max_file_bytes=limits["max_file_bytes"],
                 files_accepted=request.form.get("files_accepted") == "1",
                 retention_days=retention,
+                spam_purge_days=spam_purge,
             )
     except SettingsError as refused:
         return _page(problems=refused.problems, status=400)

@@ -67,14 +67,19 @@ def test_dry_run_then_run_then_off(db: Session, config: Config) -> None:
 
     done = _tipbox(config, "retention", "run")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"Deleted 1 source(s) last active before {cutoff} (retention: 90 days).\n"
+    assert done.stdout == (
+        f"Deleted 1 source(s) last active before {cutoff} (retention: 90 days)."
+        " Deleted 0 source(s) marked spam.\n"
+    )
     assert _sources(db) == {recent}
 
     settings.update(db, config, None, retention_days=None)
     db.commit()
     off = _tipbox(config, "retention", "run")
     assert off.returncode == 0, off.stderr
-    assert off.stdout == "Retention is off: no source is deleted.\n"
+    assert off.stdout == (
+        "Retention is off: no source is deleted for inactivity. Deleted 0 source(s) marked spam.\n"
+    )
     assert _sources(db) == {recent}
 
 

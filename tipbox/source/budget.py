@@ -1,16 +1,27 @@
-"""The Argon2id budget: a few codename derivations at once per process, never a queue.
+"""The Argon2id budget: a few codename derivations at once, never a queue.
 
 Each ``/generate``, ``/confirm`` and ``/login`` runs one Argon2id (64 MiB). A burst of them
-would exhaust memory or keep every worker thread busy, so the app holds a bounded
-semaphore (docs/source-app.md section 3) and answers "busy" at once when it is full: a
-queue would only let an attacker line up work for later.
+would exhaust memory or keep every worker thread busy, so a run needs two slots, both tried
+without waiting (docs/source-app.md section 3, docs/abuse.md):
+
+- one of this process's (a bounded semaphore), which keeps a worker's threads free for
+  pages and uploads;
+- one of this host's (``HostSlots``: lock files in the runtime directory, shared by every
+  worker and gunicorn master of the instance), which bounds the memory and CPU that
+  codename logins take on the machine.
+
+When either is full the answer is at once "busy" (503 with ``Retry-After``): a queue
+would only let an attacker line up work for later.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from werkzeug.exceptions import ServiceUnavailable
 
@@ -19,21 +30,58 @@ RETRY_AFTER_SECONDS = 5
 
 
 class Busy(ServiceUnavailable):
-    """No Argon2id slot is free: 503 with ``Retry-After``."""
+    """No Argon2id slot is free, or an instance-wide budget is spent: 503 with
+    ``Retry-After``."""
 
-    def __init__(self) -> None:
-        super().__init__(retry_after=RETRY_AFTER_SECONDS)
+    def __init__(self, retry_after: int = RETRY_AFTER_SECONDS) -> None:
+        super().__init__(retry_after=retry_after)
+
+
+class HostSlots:
+    """At most ``slots`` holders at once over every process that uses ``directory``.
+
+    Slot ``i`` is held by an exclusive ``flock`` on ``directory/slot-i``. A lock belongs to
+    an open file description, so two threads of one process exclude each other as two
+    processes do, and the kernel releases it when its holder dies: a killed worker never
+    leaks a slot.
+    """
+
+    def __init__(self, directory: Path, slots: int) -> None:
+        """Use ``slots`` lock files in ``directory`` (made 0700 if missing)."""
+        if slots < 1:
+            raise ValueError("a host budget needs at least one slot")
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.paths = tuple(directory / f"argon2-slot-{index}" for index in range(slots))
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one free slot for the block, or raise ``Busy`` at once if none is free."""
+        for path in self.paths:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                yield
+            finally:
+                os.close(fd)  # releases the lock
+            return
+        raise Busy()
 
 
 class Argon2Budget:
-    """How many Argon2id runs may be in progress at once in this process."""
+    """How many Argon2id runs may be in progress at once: per process, and per host."""
 
-    def __init__(self, slots: int) -> None:
-        """Allow ``slots`` runs at once (at least one)."""
+    def __init__(self, slots: int, host: HostSlots | None = None) -> None:
+        """Allow ``slots`` runs at once in this process (at least one), and as many as
+        ``host`` has free slots on the machine (None: no host-wide bound)."""
         if slots < 1:
             raise ValueError("the Argon2id budget needs at least one slot")
         self.slots = slots
         self.semaphore = threading.BoundedSemaphore(slots)
+        self.host = host
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -41,6 +89,10 @@ class Argon2Budget:
         if not self.semaphore.acquire(blocking=False):
             raise Busy()
         try:
-            yield
+            if self.host is None:
+                yield
+            else:
+                with self.host.slot():
+                    yield
         finally:
             self.semaphore.release()

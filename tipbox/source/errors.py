@@ -1,4 +1,5 @@
-"""The source app's own answers to a refused upload, a body too large and "busy".
+"""The source app's own answers to a refused upload, a body too large, no room for files,
+"busy" and too many submissions.
 
 Every other error goes to the shared handler (``tipbox.web.errors``), whose page this app
 renders in the source's language (``templates/web/error.html`` overrides the shared one).
@@ -15,7 +16,7 @@ from . import session as source_session
 from .hooks import UPLOAD_ENDPOINT
 from .state import current_limits
 from .texts import size_text
-from .upload import UploadRefused, discard_uploads
+from .upload import UploadNoRoom, UploadRefused, discard_uploads
 from .views.submit import submit_page
 
 # Headers an error keeps (503's Retry-After); the shared handler keeps the same ones.
@@ -36,14 +37,14 @@ def _page(body: str, error: HTTPException) -> Response:
     return response
 
 
-def _upload_refused(error: UploadRefused) -> Response:
+def _upload_refused(error: UploadRefused | UploadNoRoom) -> Response:
     # The body was refused while the CSRF check read it, so the token went unchecked: the
     # page below changes nothing but the session's issued ids, and a cross-site post
     # carries no session cookie (SameSite=Strict), so it gets the plain error page.
     discard_uploads(request)
     if wants_json() or not _on_submit_page():
         return render_error(error)
-    body, _ = submit_page(refused=error.reason, status=400)
+    body, _ = submit_page(refused=error.reason, status=error.code or 400)
     return _page(body, error)
 
 
@@ -68,11 +69,21 @@ def _too_large(error: RequestEntityTooLarge) -> Response:
 def _busy(error: HTTPException) -> Response:
     if wants_json():
         return render_error(error)
-    return _page(render_template("source/busy.html"), error)
+    return _page(render_template("source/busy.html", own_budget=False), error)
+
+
+def _too_many(error: HTTPException) -> Response:
+    """The source's own submissions of this hour are spent (``floods.admit_submission``):
+    the body was never read, so nothing was stored and nothing needs discarding."""
+    if wants_json():
+        return render_error(error)
+    return _page(render_template("source/busy.html", own_budget=True), error)
 
 
 def install_source_error_handlers(app: Flask) -> None:
     """Install the handlers above; they take precedence over the shared ones."""
     app.register_error_handler(UploadRefused, _upload_refused)
+    app.register_error_handler(UploadNoRoom, _upload_refused)
+    app.register_error_handler(429, _too_many)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.register_error_handler(503, _busy)

@@ -3,8 +3,9 @@
 1. bound the body: only ``POST /submit`` may send more than a small form;
 2. open the split-key session from its cookie;
 3. turn away a request that needs a session and has none (before its body is read);
-4. for ``POST /submit``, tell the request class where uploads go and the limits of the
-   instance settings (``UploadContext``), and bound the body by those limits;
+4. for ``POST /submit``, take one unit of the source's budget of submissions (429 when it
+   is spent), then tell the request class where uploads go and the limits of the instance
+   settings lowered by the room for files (``UploadContext``), and bound the body by them;
 5. the CSRF check, which parses the form (and so streams and encrypts the uploads).
 
 Flask-WTF would run its check in a ``before_request`` function of its own, registered
@@ -22,7 +23,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from . import session as source_session
 from .access import need_of
-from .state import current_limits, state
+from .floods import admit_submission, limits_for_upload
+from .state import state
 from .upload import UPLOAD_CONTEXT_KEY, UploadContext, discard_uploads, max_request_bytes
 from .views.codename import confirm_page
 
@@ -46,7 +48,8 @@ def _prepare() -> ResponseReturnValue | None:
         return turned_away
     current = source_session.current()
     if takes_uploads and current is not None:
-        limits = current_limits()
+        admit_submission(current)
+        limits = limits_for_upload(current)
         # The app's MAX_CONTENT_LENGTH is the configuration's ceiling; the settings may
         # allow less.
         request.max_content_length = max_request_bytes(limits)

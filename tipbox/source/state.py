@@ -32,7 +32,7 @@ from tipbox.startup import checked_identity
 from tipbox.storage import BlobStore
 from tipbox.submission_rules import Limits
 
-from .budget import Argon2Budget
+from .budget import Argon2Budget, HostSlots
 
 EXTENSION = "tipbox_source"
 # Where the current request's settings are kept on flask.g.
@@ -122,7 +122,8 @@ def script_integrity(static_dir: Path) -> str | None:
 # Journalists' triage columns: the source app never loads them, and its database role may
 # not read them (tipbox.db_roles), so whole-row loads of a source leave them out.
 _TRIAGE_DEFERRED = tuple(
-    defer(column, raiseload=True) for column in (Source.status, Source.starred, Source.assignee_id)
+    defer(column, raiseload=True)
+    for column in (Source.status, Source.starred, Source.assignee_id, Source.spam_since)
 )
 
 
@@ -140,6 +141,13 @@ def source_session_factory(engine: Engine, *, read_only: bool = False) -> sessio
     return factory
 
 
+def host_slots(config: Config) -> HostSlots | None:
+    """This host's Argon2id slots (``Config.logins_in_flight``; 0: no host-wide bound)."""
+    if config.logins_in_flight <= 0:
+        return None
+    return HostSlots(config.run_dir / "argon2", config.logins_in_flight)
+
+
 def build_state(config: Config, engine: Engine, store: BlobStore, static_dir: Path) -> SourceState:
     """Check the instance and assemble the app's state; ``StartupError`` if it is not right."""
     db_read = source_session_factory(engine, read_only=True)
@@ -152,7 +160,7 @@ def build_state(config: Config, engine: Engine, store: BlobStore, static_dir: Pa
         db_read=db_read,
         store=store,
         limits=Limits.from_config(config),
-        budget=Argon2Budget(config.argon2_concurrency),
+        budget=Argon2Budget(config.argon2_concurrency, host_slots(config)),
         languages=instance_languages(config, db_read),
         script_integrity=script_integrity(static_dir),
     )

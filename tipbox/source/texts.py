@@ -37,6 +37,20 @@ def refusal_text(reason: str, limits: Limits) -> str:
                 limit=format_decimal(limits.max_message_chars),
             )
         )
+    if reason == "disk_full":
+        return str(
+            gettext(
+                "The newsroom's storage is nearly full, so files cannot be accepted right now. "
+                "Send your message without files, and try the files again later."
+            )
+        )
+    if reason == "storage_cap":
+        return str(
+            gettext(
+                "You have sent as many files as this newsroom can store for one person, or "
+                "these files would go past that limit. Send your message without files."
+            )
+        )
     if reason == "files_not_accepted" or (reason == "too_many_files" and not limits.accepts_files):
         return str(
             gettext(

@@ -38,9 +38,10 @@ from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser, MultiPartParser
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from tipbox.capacity import DISK_FULL, is_out_of_space
 from tipbox.config import MIB
 from tipbox.storage import BlobStore
-from tipbox.submission_rules import Limits, SubmissionRejected, max_blob_bytes
+from tipbox.submission_rules import Limits, SubmissionRejected, max_blob_bytes, no_files
 from tipbox.uploads import CiphertextUpload, EncryptingUpload
 
 __all__ = [
@@ -104,10 +105,25 @@ class UploadTooLarge(RequestEntityTooLarge):
         self.reason = reason
 
 
+class UploadNoRoom(HTTPException):
+    """A 507 from the request class: no room for files (``tipbox.capacity``)."""
+
+    code = 507
+    description = "There is no room to store files right now."
+
+    def __init__(self, reason: str) -> None:
+        """Refuse for ``reason`` (``disk_full`` or ``storage_cap``)."""
+        super().__init__()
+        self.reason = reason
+
+
 def http_error(rejected: SubmissionRejected) -> HTTPException:
-    """The HTTP exception that answers a refusal: 413 ``UploadTooLarge`` or 400."""
+    """The HTTP exception that answers a refusal: 413 ``UploadTooLarge``, 507
+    ``UploadNoRoom`` or 400 ``UploadRefused``."""
     if rejected.status == 413:
         return UploadTooLarge(rejected.reason)
+    if rejected.status == 507:
+        return UploadNoRoom(rejected.reason)
     return UploadRefused(rejected.reason)
 
 
@@ -176,7 +192,7 @@ class _Router:
         if not part.filename:
             return _EmptyPart()
         if not context.limits.accepts_files:
-            raise SubmissionRejected("files_not_accepted")
+            raise no_files(context.limits)
         if len(self.server) >= context.limits.max_files:
             raise SubmissionRejected("too_many_files")
         upload = EncryptingUpload(
@@ -195,8 +211,9 @@ class _Router:
             raise SubmissionRejected("bad_parts")
         # One message and max_files files at most (with files off, the message alone).
         if len(self.browser) > context.limits.max_files:
-            accepts = context.limits.accepts_files
-            raise SubmissionRejected("too_many_files" if accepts else "files_not_accepted")
+            if not context.limits.accepts_files:
+                raise no_files(context.limits)
+            raise SubmissionRejected("too_many_files")
         upload = CiphertextUpload(context.store, max_blob_bytes(context.limits))
         self.uploads.append(upload)
         self.browser[part.name] = upload
@@ -244,16 +261,26 @@ class _Collector:
         self._sink: _Part | None = None
 
     def start(self, part: Field | File) -> None:
+        # Werkzeug gives a part without a name (no browser sends one) the name None, which
+        # would become a None key in the form: refused like any unexpected part.
+        if not isinstance(part.name, str):
+            raise SubmissionRejected("unexpected_part")
         self._part, self._text, self._text_size = part, [], 0
         self._sink = self._parser.router.open(part) if isinstance(part, File) else None
 
     def data(self, event: Data) -> None:
-        if self._sink is not None:
-            self._sink.write(event.data)
-        else:
-            self._add_text(event.data)
-        if not event.more_data:
-            self._end()
+        try:
+            if self._sink is not None:
+                self._sink.write(event.data)
+            else:
+                self._add_text(event.data)
+            if not event.more_data:
+                self._end()
+        except OSError as error:
+            # The blob disk filled up under us (tipbox.capacity): a refusal, not a failure.
+            if is_out_of_space(error):
+                raise SubmissionRejected(DISK_FULL, 507) from None
+            raise
 
     def _add_text(self, data: bytes) -> None:
         self._text_size += len(data)

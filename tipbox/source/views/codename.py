@@ -16,6 +16,7 @@ from tipbox.sources import confirm_codename, create_source, discard_unconfirmed,
 
 from .. import session as source_session
 from ..access import needs
+from ..floods import admit_new_source
 from ..forms import typed_codename
 from ..state import state
 
@@ -33,9 +34,11 @@ def generate() -> str:
     """Create a source and its session; show the codename once, with the confirm form.
 
     A source that had not confirmed its codename yet ("start over") is discarded first.
+    Past the instance's budget of new sources per minute, "busy" before any Argon2id.
     """
     st = state()
     previous = source_session.current()
+    admit_new_source()
     with st.budget.slot(), transaction(st.db) as db:
         if previous is not None and not previous.confirmed:
             discard_unconfirmed(db, previous.public_id)

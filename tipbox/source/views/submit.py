@@ -14,7 +14,7 @@ from dataclasses import replace
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from sqlalchemy.orm import Session
 
-from tipbox import directory
+from tipbox import capacity, directory
 from tipbox.crypto.keys import PublicKeys
 from tipbox.db import transaction
 from tipbox.models import DirectoryEntry
@@ -28,9 +28,10 @@ from tipbox.submissions import (
 
 from .. import session as source_session
 from ..access import needs
+from ..floods import limits_for_form, limits_for_upload
 from ..forms import MANIFEST_FIELD, MESSAGE_FIELD, is_browser_mode, unexpected_fields
 from ..session import ISSUED_PAGES_KEPT, SourceSession
-from ..state import current_limits, state
+from ..state import state
 from ..texts import refusal_text, size_text
 from ..upload import browser_parts, discard_uploads, server_uploads
 
@@ -49,10 +50,10 @@ def _newsroom_entry(db: Session, identity: PublicKeys) -> DirectoryEntry:
 def submit_page(*, refused: str | None = None, status: int = 200) -> tuple[str, int]:
     """The submit form with freshly issued item ids; with why, after a refusal."""
     st = state()
-    limits = current_limits()
     current = source_session.current()
     assert current is not None
     assert current.confirmed
+    limits = limits_for_form(current)
     fresh = [secrets.token_hex(ITEM_ID_BYTES) for _ in range(limits.max_files + 1)]
     # The receipt survives reloads of /submit?sent=1 (the browser script's request follows
     # the 303 once before the page itself does); any other view of the form clears it.
@@ -102,13 +103,19 @@ def submit() -> Response | tuple[str, int]:
     except SubmissionRejected as refusal:
         discard_uploads(request)
         return submit_page(refused=refusal.reason, status=refusal.status)
+    except OSError as error:
+        # The disk filled up while the message was written (tipbox.capacity).
+        if not capacity.is_out_of_space(error):
+            raise
+        discard_uploads(request)
+        return submit_page(refused=capacity.DISK_FULL, status=507)
     return redirect(url_for("submit.submit_form", sent="1"), code=303)  # type: ignore[return-value]
 
 
 def _accept(db: Session, current: SourceSession) -> Receipt:
     """Call the domain function for the path the post took (parse, then one call)."""
     st = state()
-    limits = current_limits()
+    limits = limits_for_upload(current)
     browser = is_browser_mode(request.form)
     if unexpected_fields(request.form, request.files, browser=browser):
         raise SubmissionRejected("unexpected_part")
