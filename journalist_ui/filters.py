@@ -97,7 +97,8 @@ def parse_filters(args: Mapping[str, str]) -> Filters:
     if sort not in SORTS:
         raise BadRequest()
     page = args.get("page", "1") or "1"
-    if not page.isdigit() or not 1 <= int(page) <= 1_000_000:
+    # isascii: "²" is a digit to isdigit() but not to int().
+    if not (page.isascii() and page.isdigit()) or not 1 <= int(page) <= 1_000_000:
         raise BadRequest()
     return Filters(
         q=args.get("q", "")[:MAX_QUERY_CHARS],

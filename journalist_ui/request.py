@@ -12,6 +12,7 @@ import io
 from typing import IO
 
 import flask
+from werkzeug.datastructures import MultiDict
 
 
 class JournalistRequest(flask.Request):
@@ -25,3 +26,14 @@ class JournalistRequest(flask.Request):
         content_length: int | None = None,
     ) -> IO[bytes]:
         return io.BytesIO()
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        # Werkzeug names a multipart part without a name (no browser sends one) None; a
+        # None key in the form breaks whatever iterates its names (Flask-WTF's CSRF check
+        # does): such parts are dropped, as no field could ever be read by that name.
+        for attribute in ("form", "files"):
+            parsed: MultiDict[object, object] = self.__dict__[attribute]
+            if None in parsed:
+                named = [(k, v) for k, v in parsed.items(multi=True) if isinstance(k, str)]
+                self.__dict__[attribute] = self.parameter_storage_class(named)

@@ -215,7 +215,7 @@ def parse_key_file(
         raise Rejected(f"{check}.json: file too large")
     try:
         data = json.loads(text, object_pairs_hook=_reject_duplicates)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting raises RecursionError
         raise Rejected(f"{check}.json: not a JSON object") from None
     if not isinstance(data, dict):
         raise Rejected(f"{check}.json: not a JSON object")
@@ -300,6 +300,14 @@ def write_identity_files(keys_dir: Path, public: PublicKeys) -> None:
     _write_atomically(keys_dir / IDENTITY_FINGERPRINT, public.fingerprint + "\n")
 
 
+def _read_utf8(path: Path, check: str) -> str:
+    """A key file's text; bytes that are not UTF-8 are ``Rejected``, like any bad content."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise Rejected(f"{check}: not UTF-8 text") from None
+
+
 def read_identity_file(keys_dir: Path) -> PublicKeys:
     """Read the identity public key from ``keys_dir``, checking both files agree.
 
@@ -307,10 +315,11 @@ def read_identity_file(keys_dir: Path) -> PublicKeys:
     ``identity.fingerprint`` is present it must hold the same fingerprint. A missing
     ``identity.json`` raises ``OSError``; everything else raises ``Rejected``.
     """
-    public = parse_identity_file((keys_dir / IDENTITY_JSON).read_text(encoding="utf-8"))
+    public = parse_identity_file(_read_utf8(keys_dir / IDENTITY_JSON, "identity_file.json"))
     fingerprint_path = keys_dir / IDENTITY_FINGERPRINT
     if fingerprint_path.exists():
-        line = fingerprint_path.read_text(encoding="utf-8")[:_KEY_FILE_MAX_CHARS].strip()
+        line = _read_utf8(fingerprint_path, "identity_file.fingerprint")
+        line = line[:_KEY_FILE_MAX_CHARS].strip()
         if line != public.fingerprint:
             raise Rejected("identity_file.fingerprint: identity.fingerprint does not match")
     return public

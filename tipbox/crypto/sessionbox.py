@@ -156,7 +156,7 @@ def decode_payload(raw: bytes) -> Payload:
     """Parse a payload; reject anything that is not exactly the expected shape."""
     try:
         document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting: RecursionError
         raise Rejected("session.payload_json: payload is not UTF-8 JSON") from None
     if not isinstance(document, dict) or set(document) != PAYLOAD_KEYS:
         raise Rejected("session.payload_fields: wrong fields")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
@@ -75,6 +78,35 @@ def session_lifetime_seconds(kind: AppKind, config: Config) -> int:
     return config.journalist_session_absolute_seconds
 
 
+# Every ASCII byte stays as it is in a query string; only bytes >= 0x80 are escaped.
+_ASCII: bytes = bytes(range(0x80))
+
+
+class AsciiQueryString:
+    """WSGI middleware: raw non-ASCII bytes in the query string are percent-encoded.
+
+    Werkzeug decodes ``QUERY_STRING`` as strict UTF-8 when ``request.args`` is first read,
+    so a raw byte such as ``0x80`` in a URL (a client may send one; no browser does) would
+    raise ``UnicodeDecodeError`` in whatever hook reads the arguments: a 500. Escaped, the
+    same bytes decode as before when they are UTF-8, and otherwise stay percent-encoded
+    (Werkzeug's rule for invalid escapes).
+    """
+
+    def __init__(self, app: Any) -> None:
+        """Wrap the WSGI callable ``app``."""
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        """Escape the query string if it needs it, then call the app."""
+        query = environ.get("QUERY_STRING", "")
+        if isinstance(query, str) and not query.isascii():
+            # PEP 3333: the server gives the raw bytes decoded as Latin-1.
+            raw = query.encode("latin-1", "replace")
+            environ["QUERY_STRING"] = quote(raw, safe=_ASCII)
+        result: Iterable[bytes] = self.app(environ, start_response)
+        return result
+
+
 def web_blueprint() -> Blueprint:
     """Shared templates (``web/...``) and the stylesheet, served under ``/static-web/``."""
     return Blueprint(
@@ -99,6 +131,7 @@ def create_web_app(
     ``max_content_length`` bounds a request body, answered with 413 beyond it.
     """
     app = TipboxFlask(import_name)
+    app.wsgi_app = AsciiQueryString(app.wsgi_app)  # type: ignore[method-assign]
     lifetime = session_lifetime_seconds(kind, config)
     app.config.update(
         SECRET_KEY=secret_key(kind, config),
