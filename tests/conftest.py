@@ -35,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,6 +47,13 @@ from tipbox.models import Base
 from tipbox.storage import FilesystemBlobStore
 
 PG_URL_ENV = "TIPBOX_TEST_DATABASE_URL"
+
+# In CI (CI=true, .ci/run) every property test draws the same examples, so that a red
+# build is reproducible rather than a draw of luck; on a developer's machine they explore.
+# (tests/fuzz has profiles of its own.)
+settings.register_profile("tipbox-ci", derandomize=True, database=None, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("tipbox-ci")
 SQLITE_FILE = "tipbox.sqlite"
 
 

@@ -83,12 +83,23 @@ def lookalike_table() -> dict[int, str]:
     return {key: str(value) for key, value in _LOOKALIKES.items()}
 
 
+# Passes of the character steps until nothing changes; real input needs one or two.
+_MAX_PASSES = 4
+
+
 def normalise(text: str) -> str:
     """Normalise typed words (section 6): NFKC, drop format characters, map look-alikes,
-    case-fold, split on whitespace and ``, . ; _ /``, join with single spaces."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    text = text.translate(_LOOKALIKES).casefold()
+    case-fold, repeated until nothing changes; then split on whitespace and
+    ``, . ; _ /`` and join with single spaces."""
+    for _ in range(_MAX_PASSES):
+        # Case-folding can make a look-alike ("ᲀ" folds to "в") or undo NFKC: a second
+        # pass maps it, so that normalising twice gives what normalising once did.
+        before = text
+        text = unicodedata.normalize("NFKC", text)
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+        text = text.translate(_LOOKALIKES).casefold()
+        if text == before:
+            break
     return " ".join(word for word in _SEPARATORS.split(text) if word)
 
 
