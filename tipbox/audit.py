@@ -44,6 +44,8 @@ ACTIONS: Final[dict[str, frozenset[str]]] = {
     "source.delete": frozenset({"count"}),
     "item.delete": frozenset({"count"}),
     "spam.purge": frozenset({"sources", "days"}),
+    # `tipbox fsck --repair` (tipbox.fsck): what it removed, counts only.
+    "fsck.repair": frozenset({"orphan_blobs", "temp_files", "retired_wraps", "unreadable_items"}),
 }
 # Usernames and key short ids are short, printable and have no spaces; counts are ints.
 _SAFE_TEXT: Final = re.compile(r"[\w.@+-]{1,64}")

@@ -23,6 +23,7 @@ from tipbox import db, instance
 from tipbox.accounts import Credentials
 from tipbox.cli_backup import register as register_backup_commands
 from tipbox.cli_db_roles import register as register_db_role_commands
+from tipbox.cli_fsck import fsck_command
 from tipbox.cli_journalists import journalist_group
 from tipbox.cli_keys import register as register_key_commands
 from tipbox.cli_onion import onion_group
@@ -328,6 +329,7 @@ def _serve_both(config: Config) -> None:
 cli.add_command(retention_group)
 cli.add_command(journalist_group)
 cli.add_command(onion_group)
+cli.add_command(fsck_command)
 register_backup_commands(cli)
 
 

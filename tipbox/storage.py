@@ -14,7 +14,14 @@ A write is atomic: the blob appears whole under its id, or not at all. It is wri
 temporary file in the destination directory, flushed to disk, then renamed into place and
 the directory flushed, so a crash never leaves a partial blob under a real id. Temporary
 files a crash leaves behind are found by ``stale_temp_files`` and removed by
-``cleanup_incomplete``.
+``cleanup_incomplete``; ``tipbox fsck`` (``tipbox.fsck``) runs them.
+
+Age: a blob's modification time is the fixed epoch, so it says nothing about when the blob
+was written. Its *inode change time* does: the ``utime`` and the rename that publish a
+blob both set it to the moment of writing, and no system call sets it back. So the age of
+a blob or temporary file is measured from the later of its modification and change times
+(``changed_at``, ``incomplete``): a blob that no item names yet is treated as an upload in
+progress until it is older than an upload can take (docs/fsck.md).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -47,6 +55,16 @@ _O_DIRECTORY: int = getattr(os, "O_DIRECTORY", 0)
 
 class BlobNotFoundError(FileNotFoundError):
     """No blob has this id."""
+
+
+@dataclass(frozen=True)
+class Incomplete:
+    """A temporary file of a write that has not finished: an upload in progress, or what a
+    crash left. ``name`` is relative to the store (``ab/.tmp-…``); ``changed_at`` is when
+    it was last written to (seconds since the epoch)."""
+
+    name: str
+    changed_at: float
 
 
 def new_blob_id() -> str:
@@ -95,7 +113,17 @@ class BlobStore(Protocol):
         """Yield the id of every stored blob (for consistency checks against the database)."""
         ...
 
-    def cleanup_incomplete(self, max_age_seconds: float = DEFAULT_STALE_SECONDS) -> int:
+    def changed_at(self, blob_id: str) -> float:
+        """When the blob was written (seconds since the epoch; ``BlobNotFoundError``)."""
+        ...
+
+    def incomplete(self) -> list[Incomplete]:
+        """Every write not finished: uploads in progress and crash leftovers alike."""
+        ...
+
+    def cleanup_incomplete(
+        self, max_age_seconds: float = DEFAULT_STALE_SECONDS, *, now: float | None = None
+    ) -> int:
         """Remove what interrupted writes older than ``max_age_seconds`` left; return a count."""
         ...
 
@@ -220,26 +248,45 @@ class FilesystemBlobStore:
                 if BLOB_ID_RE.fullmatch(name) and name.startswith(directory.name):
                     yield name
 
-    def stale_temp_files(self, max_age_seconds: float = DEFAULT_STALE_SECONDS) -> list[Path]:
-        """Return temporary files not written to for ``max_age_seconds`` (crash leftovers)."""
-        cutoff = time.time() - max_age_seconds
-        stale: list[Path] = []
+    def changed_at(self, blob_id: str) -> float:
+        """When the blob was written: the later of its modification and change times (the
+        former is the fixed epoch; see the module docstring)."""
+        try:
+            return _last_change(os.stat(self.path(blob_id), follow_symlinks=False))
+        except FileNotFoundError:
+            raise BlobNotFoundError("no such blob") from None
+
+    def incomplete(self) -> list[Incomplete]:
+        """Every temporary file, in sorted order, with when it was last written to."""
+        found: list[Incomplete] = []
         for directory in self._fanout_dirs():
             for name in sorted(os.listdir(directory)):
                 if not name.startswith(TEMP_PREFIX):
                     continue
-                path = directory / name
                 try:
-                    if os.stat(path, follow_symlinks=False).st_mtime <= cutoff:
-                        stale.append(path)
+                    changed = _last_change(os.stat(directory / name, follow_symlinks=False))
                 except FileNotFoundError:
                     continue  # finished or cleaned up meanwhile
-        return stale
+                found.append(Incomplete(f"{directory.name}/{name}", changed))
+        return found
 
-    def cleanup_incomplete(self, max_age_seconds: float = DEFAULT_STALE_SECONDS) -> int:
+    def stale_temp_files(
+        self, max_age_seconds: float = DEFAULT_STALE_SECONDS, *, now: float | None = None
+    ) -> list[Path]:
+        """Return temporary files not written to for ``max_age_seconds`` (crash leftovers).
+
+        Judged by the later of modification and change time: a write that set the fixed
+        time just before its rename must not look decades old.
+        """
+        cutoff = (time.time() if now is None else now) - max_age_seconds
+        return [self.root / entry.name for entry in self.incomplete() if entry.changed_at <= cutoff]
+
+    def cleanup_incomplete(
+        self, max_age_seconds: float = DEFAULT_STALE_SECONDS, *, now: float | None = None
+    ) -> int:
         """Remove stale temporary files; return how many were removed."""
         removed = 0
-        for path in self.stale_temp_files(max_age_seconds):
+        for path in self.stale_temp_files(max_age_seconds, now=now):
             if _unlink_quietly(path):
                 removed += 1
                 _set_fixed_times(path.parent)
@@ -266,6 +313,10 @@ class FilesystemBlobStore:
         _set_fixed_times(directory)
         _set_fixed_times(self.root)
         _fsync_dir(self.root)
+
+
+def _last_change(st: os.stat_result) -> float:
+    return max(st.st_mtime, st.st_ctime)
 
 
 def _unlink_quietly(path: Path) -> bool:
