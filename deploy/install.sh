@@ -55,7 +55,9 @@ readonly PENDING_ONION=pending.onion.invalid
     ARGON2_CONCURRENCY=2
     # The source app's flood budgets: tipbox.config's defaults, stated so the operator sees
     # and can tune them in /etc/tipbox/source.env (tests/deploy checks they still match).
-    LOGINS_IN_FLIGHT=4
+    # Half the CPUs, at least one: tipbox.config's default_logins_in_flight.
+    LOGINS_IN_FLIGHT=$(($(nproc) / 2))
+    if ((LOGINS_IN_FLIGHT < 1)); then LOGINS_IN_FLIGHT=1; fi
     NEW_SOURCES_PER_MINUTE=30
     SUBMISSIONS_PER_HOUR=20
     SOURCE_STORAGE_CAP_MIB=10240

@@ -29,6 +29,13 @@ CODENAME_KDF = Argon2Cost(opslimit=3, memlimit=64 * MIB)
 TEST_KDF = Argon2Cost(opslimit=1, memlimit=8 * MIB)
 
 
+def default_logins_in_flight() -> int:
+    """Half the machine's CPUs, at least one. Argon2id runs then leave the other half to
+    logged-in sources under a flood of codename logins: on 2 CPUs, 1 slot kept a
+    submission's p99 at 1.8 s where 4 slots made it 3.2 s (docs/benchmarks.md, flood)."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 class ConfigError(ValueError):
     """A setting in the environment is malformed."""
 
@@ -63,8 +70,8 @@ class Config:
     argon2_concurrency: int = 2
     # Flood budgets (docs/abuse.md); 0 turns one off. Argon2id runs (codename logins) in
     # flight at once on this host, over every worker and master sharing ``runtime_dir``:
-    # each holds 64 MiB.
-    logins_in_flight: int = 4
+    # each holds 64 MiB and a core for about 0.1 s.
+    logins_in_flight: int = field(default_factory=lambda: default_logins_in_flight())
     # New sources per minute for the whole instance, and submissions per hour per source.
     new_sources_per_minute: int = 30
     submissions_per_hour: int = 20

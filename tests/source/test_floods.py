@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -21,10 +22,12 @@ from test_source_app import (  # type: ignore[import-not-found]
     KIB,
     AppFactory,
     Browser,
+    app,
     count,
     files_under,
     instance,
     make_app,
+    state_of,
     text_of,
 )
 
@@ -35,10 +38,10 @@ from tipbox.crypto import envelope
 from tipbox.crypto.keys import Role, keypair_from_seed
 from tipbox.instance import InitResult
 from tipbox.models import Item, Journalist, Source, Wrap
-from tipbox.source.budget import Busy, HostSlots
+from tipbox.source.budget import Busy, HostSlots, PageCache
 from tipbox.storage import FilesystemBlobStore
 
-__all__ = ["instance", "make_app"]  # fixtures, used by name
+__all__ = ["app", "instance", "make_app"]  # fixtures, used by name
 
 MIB = 1024 * KIB
 
@@ -135,7 +138,7 @@ def _hold_slots(directory: Path, slots: int) -> subprocess.Popen[bytes]:
         "import sys, time\n"
         "from contextlib import ExitStack\n"
         "from pathlib import Path\n"
-        "from tipbox.source.budget import Busy, HostSlots\n"
+        "from tipbox.source.budget import Busy, HostSlots, PageCache\n"
         "slots = HostSlots(Path(sys.argv[1]), int(sys.argv[2]))\n"
         "with ExitStack() as stack:\n"
         "    for _ in range(int(sys.argv[2])):\n"
@@ -294,3 +297,47 @@ def _read_everything(
                 label = content.decode().removeprefix("note ")
                 opened["message last" if label == "still talking" else f"message {label}"] = content
     return opened
+
+
+def test_a_full_budget_refuses_codename_posts_first_in_each_source_language(
+    app: Any, session_factory: sessionmaker[Session]
+) -> None:
+    budget = state_of(app).budget
+    kazakh, russian = Browser(app), Browser(app)
+    kazakh.get("/?l=kk")
+    russian.get("/?l=ru")
+    for _ in range(budget.slots):
+        assert budget.semaphore.acquire(blocking=False)
+    try:
+        pages = [browser.post("/generate") for browser in (kazakh, russian, kazakh, russian)]
+    finally:
+        for _ in range(budget.slots):
+            budget.semaphore.release()
+    assert [page.status_code for page in pages] == [503] * 4
+    assert all(page.headers["Retry-After"] == "5" for page in pages)
+    assert ['<html lang="kk">' in text_of(page) for page in pages] == [True, False, True, False]
+    assert ['<html lang="ru">' in text_of(page) for page in pages] == [False, True, False, True]
+    assert count(session_factory, Source) == 0
+
+
+def test_the_busy_page_cache_keeps_pages_by_the_key_they_were_rendered_for() -> None:
+    cache = PageCache(ttl=60)
+    rendered: list[str] = []
+
+    def render(language: str) -> Callable[[], tuple[tuple[str, str], str]]:
+        def make() -> tuple[tuple[str, str], str]:
+            rendered.append(language)
+            return ("login", language), f"page in {language}"
+
+        return make
+
+    assert cache.page(("login", "ru"), render("ru")) == "page in ru"
+    assert cache.page(("login", "ru"), render("ru")) == "page in ru"
+    # Asked for kk, rendered in en (kk not offered): kept as en, so kk renders again.
+    assert cache.page(("login", "kk"), render("en")) == "page in en"
+    assert cache.page(("login", "kk"), render("en")) == "page in en"
+    assert cache.page(("login", "en"), render("en")) == "page in en"
+    assert rendered == ["ru", "en", "en"]
+    stale = PageCache(ttl=-1)
+    stale.put(("login", "ru"), "old")
+    assert stale.get(("login", "ru")) is None

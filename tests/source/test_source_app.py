@@ -424,18 +424,23 @@ def test_a_full_budget_answers_busy_at_once_and_never_before_the_csrf_check(
     for _ in range(budget.slots):
         assert budget.semaphore.acquire(blocking=False)
     try:
-        # The CSRF check comes first: a forged post never reaches the budget.
-        assert browser.client.post("/generate").status_code == 400
+        # A full budget is answered first, without a look at the form: nothing is done
+        # for a forged post either (Argon2id runs only in views, after the CSRF check).
+        assert browser.client.post("/generate").status_code == 503
         busy = browser.post("/generate")
         assert busy.status_code == 503
         assert busy.headers["Retry-After"] == "5"
         assert "Many people are using this site right now" in text_of(busy)
         assert browser.login(generate_codename()).status_code == 503
-        # An input that is not a codename costs no Argon2id, so it needs no slot.
-        assert browser.login("nonsense").status_code == 200
+        # Even a post that would cost no Argon2id is refused unread: under a flood, a
+        # refusal must cost less than reading the form would.
+        assert browser.login("nonsense").status_code == 503
     finally:
         for _ in range(budget.slots):
             budget.semaphore.release()
+    assert count(session_factory, Source) == 0
+    # With a slot free, the CSRF check comes before any Argon2id.
+    assert browser.client.post("/generate").status_code == 400
     assert count(session_factory, Source) == 0
     assert browser.post("/generate").status_code == 200
 

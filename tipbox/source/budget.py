@@ -11,7 +11,9 @@ without waiting (docs/source-app.md section 3, docs/abuse.md):
   codename logins take on the machine.
 
 When either is full the answer is at once "busy" (503 with ``Retry-After``): a queue
-would only let an attacker line up work for later.
+would only let an attacker line up work for later. ``any_free`` lets the app refuse a
+codename post before anything else is done for it (``tipbox.source.floods``): under a
+flood, most posts are refused, so a refusal must cost next to nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -70,6 +73,20 @@ class HostSlots:
             return
         raise Busy()
 
+    def any_free(self) -> bool:
+        """Whether a slot is free right now (a hint: it may be taken a moment later)."""
+        for path in self.paths:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            else:
+                return True
+            finally:
+                os.close(fd)
+        return False
+
 
 class Argon2Budget:
     """How many Argon2id runs may be in progress at once: per process, and per host."""
@@ -82,6 +99,13 @@ class Argon2Budget:
         self.slots = slots
         self.semaphore = threading.BoundedSemaphore(slots)
         self.host = host
+
+    def any_free(self) -> bool:
+        """Whether a run could start right now (a hint, for refusing a flood cheaply)."""
+        if not self.semaphore.acquire(blocking=False):
+            return False
+        self.semaphore.release()
+        return self.host is None or self.host.any_free()
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -96,3 +120,42 @@ class Argon2Budget:
                     yield
         finally:
             self.semaphore.release()
+
+
+class PageCache:
+    """Rendered "busy" pages, by key (endpoint and language), each kept ``ttl`` seconds.
+
+    A flood is answered "busy" many times a second; rendering the page each time (the
+    instance settings read, the template) would be most of the cost of a refusal. The pages
+    hold nothing of a request or a session, and an admin's change to the settings shows
+    within ``ttl``.
+    """
+
+    def __init__(self, ttl: float = 10.0) -> None:
+        """Keep each page ``ttl`` seconds."""
+        self.ttl = ttl
+        self._pages: dict[tuple[str, str], tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> str | None:
+        """The page kept for ``key``, if it is still fresh."""
+        with self._lock:
+            found = self._pages.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, key: tuple[str, str], page: str) -> None:
+        """Keep ``page`` for ``key``."""
+        with self._lock:
+            self._pages[key] = (time.monotonic() + self.ttl, page)
+
+    def page(self, key: tuple[str, str], render: Callable[[], tuple[tuple[str, str], str]]) -> str:
+        """The page for ``key``; on a miss, ``render()`` gives the page and the key it
+        really has (the language it was rendered in may differ), and it is kept."""
+        found = self.get(key)
+        if found is not None:
+            return found
+        real_key, page = render()
+        self.put(real_key, page)
+        return page

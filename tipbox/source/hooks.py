@@ -1,5 +1,6 @@
 """What runs around every source view, in this order (docs/source-app.md 1 to 3):
 
+0. a codename post while no Argon2id slot is free: "busy" at once (``floods``);
 1. bound the body: only ``POST /submit`` may send more than a small form;
 2. open the split-key session from its cookie;
 3. turn away a request that needs a session and has none (before its body is read);
@@ -23,7 +24,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from . import session as source_session
 from .access import need_of
-from .floods import admit_submission, limits_for_upload
+from .floods import admit_submission, limits_for_upload, refuse_flood_early
 from .state import state
 from .upload import UPLOAD_CONTEXT_KEY, UploadContext, discard_uploads, max_request_bytes
 from .views.codename import confirm_page
@@ -39,6 +40,9 @@ def _prepare() -> ResponseReturnValue | None:
     endpoint = request.endpoint
     if endpoint is None or endpoint in _PASSIVE:
         return None
+    busy = refuse_flood_early()
+    if busy is not None:
+        return busy
     takes_uploads = endpoint == UPLOAD_ENDPOINT and request.method == "POST"
     if not takes_uploads:
         request.max_content_length = FORM_MAX_BYTES

@@ -32,7 +32,7 @@ from tipbox.startup import checked_identity
 from tipbox.storage import BlobStore
 from tipbox.submission_rules import Limits
 
-from .budget import Argon2Budget, HostSlots
+from .budget import Argon2Budget, HostSlots, PageCache
 
 EXTENSION = "tipbox_source"
 # Where the current request's settings are kept on flask.g.
@@ -62,6 +62,7 @@ class SourceState:
     budget: Argon2Budget
     languages: tuple[str, ...]
     script_integrity: str | None
+    busy_pages: PageCache
 
 
 def state() -> SourceState:
@@ -163,4 +164,5 @@ def build_state(config: Config, engine: Engine, store: BlobStore, static_dir: Pa
         budget=Argon2Budget(config.argon2_concurrency, host_slots(config)),
         languages=instance_languages(config, db_read),
         script_integrity=script_integrity(static_dir),
+        busy_pages=PageCache(),
     )
