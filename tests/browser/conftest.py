@@ -37,6 +37,10 @@ from tipbox.db import make_engine, make_session_factory, transaction
 from tipbox.models import Item, Journalist, Source, Wrap
 from tipbox.storage import FilesystemBlobStore
 
+from .processes import children_of
+
+__all__ = ["children_of"]  # imported from here by the browser tests
+
 PG_URL_ENV = "TIPBOX_TEST_DATABASE_URL"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -275,20 +279,6 @@ def start_server(live: Instance, app_name: str, name: str) -> LiveServer:
             time.sleep(0.2)
     process.kill()
     pytest.fail(f"the {app_name} app did not answer in 30 s")
-
-
-def children_of(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (a gunicorn master's workers), from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture(scope="module")

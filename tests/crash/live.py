@@ -8,19 +8,19 @@ import contextlib
 import http.client
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
+# Test packages import as top-level names at run time; mypy names them tests.browser.
+from browser.http_client import Client, csrf_token, new_source  # type: ignore[import-not-found]
+from browser.processes import children_of  # type: ignore[import-not-found]
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,8 +35,6 @@ from tipbox.storage import FilesystemBlobStore
 TIPBOX = str(Path(sys.executable).with_name("tipbox"))
 START_SECONDS = 30.0
 WAIT_SECONDS = 30.0
-CODENAME = re.compile(r'class="codename"[^>]*>([^<]+)<')
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def wait_for(what: str, condition: Callable[[], bool], seconds: float = WAIT_SECONDS) -> None:
@@ -54,20 +52,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def children_of(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (a gunicorn master's workers), from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 # --- the instance and its processes --------------------------------------------------------
@@ -224,7 +208,8 @@ class Server:
             return False
 
     def workers(self) -> list[int]:
-        return children_of(self.process.pid)
+        found: list[int] = children_of(self.process.pid)
+        return found
 
     def stop(self) -> None:
         """SIGTERM, as a service manager stops it."""
@@ -262,59 +247,36 @@ def start_source_app(live: Live, name: str, workers: int = 1) -> Server:
 
 
 class SourceClient:
-    """One source's browser without JavaScript: cookies, forms, the server path."""
+    """One source's browser without JavaScript: cookies, forms, the server path (over the
+    browser tests' plain HTTP client)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.cookies: dict[str, str] = {}
-
-    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        return {**({"Cookie": cookie} if cookie else {}), **(extra or {})}
-
-    def keep(self, response: http.client.HTTPResponse) -> None:
-        for header in response.headers.get_all("Set-Cookie") or []:
-            jar: SimpleCookie = SimpleCookie()
-            jar.load(header)
-            for name, morsel in jar.items():
-                self.cookies[name] = morsel.value
+        self.http = Client(f"http://127.0.0.1:{port}")
 
     def request(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> tuple[int, str, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            conn.request(method, path, body=body or None, headers=self.headers(headers))
-            response = conn.getresponse()
-            text = response.read().decode("utf-8", "replace")
-            self.keep(response)
-            return response.status, response.headers.get("Location", ""), text
-        finally:
-            conn.close()
+        """One request with this source's cookies: (status, Location, body text)."""
+        answer: tuple[int, str, str] = self.http.request(method, path, body, headers)
+        return answer
 
-    def post_form(self, path: str, fields: dict[str, str]) -> tuple[int, str, str]:
-        body = urllib.parse.urlencode(fields).encode()
-        form = {"Content-Type": "application/x-www-form-urlencoded"}
-        return self.request("POST", path, body, form)
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The request headers with this source's cookies."""
+        cookies: dict[str, str] = self.http.cookies
+        cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
+        return {**({"Cookie": cookie} if cookie else {}), **(extra or {})}
 
     def become_source(self) -> None:
         """Get a codename and confirm it, as a source without JavaScript."""
-        _, _, landing = self.request("GET", "/")
-        status, _, page = self.post_form("/generate", {"csrf_token": csrf_token(landing)})
-        assert status == 200, page[:300]
-        match = CODENAME.search(page)
-        assert match, page[:300]
-        codename = " ".join(match.group(1).split())
-        status, location, _ = self.post_form(
-            "/confirm", {"csrf_token": csrf_token(page), "codename": codename}
-        )
-        assert (status, location.endswith("/submit")) == (303, True), (status, location)
+        new_source(self.http)
 
     def form_token(self) -> str:
         """The submit form's CSRF token (GET /submit)."""
         status, _, page = self.request("GET", "/submit")
         assert status == 200, page[:300]
-        return csrf_token(page)
+        token: str = csrf_token(page)
+        return token
 
     def submit(self, message: str, files: dict[str, bytes]) -> bool:
         """Post a submission on the server path; True when it was acknowledged (the 303
@@ -327,13 +289,6 @@ class SourceClient:
 def acknowledged(status: int, location: str) -> bool:
     """Whether an answer to POST /submit tells the source the submission is stored."""
     return status == 303 and location.endswith("/submit?sent=1")
-
-
-def csrf_token(page: str) -> str:
-    """The CSRF token of the first form on ``page``."""
-    match = CSRF.search(page)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
 
 
 BOUNDARY = "tipboxcrashtest0b7e"
