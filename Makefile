@@ -92,15 +92,11 @@ test: ## lint, then the suite on SQLite, then on PostgreSQL if TIPBOX_TEST_DATAB
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
-# Each benchmark runs as a module of the benchmarks package, from here; files named _*.py
-# (the package's __init__.py and the shared helpers) are not benchmarks.
-bench: setup ## run every benchmark with --quick: python -m benchmarks.<name>
-	@shopt -s nullglob; for bench in benchmarks/*.py; do \
-		name="$${bench##*/}"; name="$${name%.py}"; \
-		case "$$name" in _*) continue;; esac; \
-		echo "== python -m benchmarks.$$name --quick"; \
-		$(PY) -m "benchmarks.$$name" --quick; \
-	done
+# python -m benchmarks runs each module of the benchmarks package (files named _*.py are
+# helpers) in a process of its own and prints one table of every figure; BENCH_ARGS=--full
+# for full sizes, or names to run only some (BENCH_ARGS="flood source"). docs/benchmarks.md.
+bench: setup ## run every benchmark (--quick), then one table of their figures (BENCH_ARGS=--full)
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean: ## remove what `make static` made, and the tool caches (not .venv or node_modules)
 	rm -rf $(VENDOR) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -50,7 +50,8 @@ class Database:
             return f"sqlite:///{data_dir.resolve() / 'tipbox.sqlite'}"
         return make_url(self.server_url).set(database=self.name).render_as_string(False)
 
-    def _admin(self, sql: str) -> str:
+    def admin_query(self, sql: str) -> str:
+        """Run ``sql`` on the server (outside any database of the run), its first value."""
         assert self.server_url is not None
         engine = create_engine(self.server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
         try:
@@ -65,14 +66,14 @@ class Database:
         if self.server_url is None:
             self.version = sqlite3.sqlite_version
             return
-        self.version = self._admin("SHOW server_version")
+        self.version = self.admin_query("SHOW server_version")
         self.created = True  # from here on, drop() must run whatever happens
-        self._admin(f'CREATE DATABASE "{self.name}"')
+        self.admin_query(f'CREATE DATABASE "{self.name}"')
 
     def drop(self) -> None:
         """Drop the database if it was made, whoever is still connected to it."""
         if self.created:
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self.admin_query(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
     def __enter__(self) -> Database:
         try:
@@ -86,6 +87,11 @@ class Database:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.drop()
+
+    def label(self) -> str:
+        """The database in two words and a version: ``PostgreSQL 15.6``."""
+        version = self.version.split(" ", 1)[0]  # "15.6 (Debian 15.6-0+deb12u1)": 15.6
+        return f"{'SQLite' if self.server_url is None else 'PostgreSQL'} {version}"
 
     def describe(self) -> str:
         """The report's line about the database."""
@@ -103,6 +109,9 @@ def init_instance(data_dir: Path, db: Database) -> tuple[Config, Credentials]:
     (real) costs; its config and the admin's credentials."""
     data_dir.mkdir(mode=0o700)
     config = Config.for_data_dir(data_dir, database_url=db.url(data_dir))
+    # The blob folder exists before the first upload, as a deployed instance has it
+    # (deploy/README.md): the source app reads its disk's free space for every submit form.
+    config.blob_dir.mkdir(mode=0o700, exist_ok=True)
     upgrade(config)
     engine = make_engine(config)
     try:
@@ -113,3 +122,8 @@ def init_instance(data_dir: Path, db: Database) -> tuple[Config, Credentials]:
     finally:
         engine.dispose()
     return config, result.admin
+
+
+def server_version(server_url: str) -> str:
+    """The version of the PostgreSQL server at ``server_url`` (``SHOW server_version``)."""
+    return Database(server_url).admin_query("SHOW server_version")

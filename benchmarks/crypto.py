@@ -38,6 +38,7 @@ from benchmarks._common import (
     text_table,
     utc_stamp,
 )
+from benchmarks._results import Results, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 65536
@@ -359,7 +360,46 @@ def main() -> int:
         f"targets: envelope >= 0.8 x raw: {'met' if ok_speed else 'NOT MET'};"
         f" peak RSS < 64 MiB: {'met' if ok_memory else 'NOT MET'}"
     )
-    return 0
+    print()
+    mode = "--quick" if args.quick else "full run"
+    settings = (
+        f"{mode}: {label} streams in 64 KiB chunks and {unwraps:,} wraps, best of"
+        f" {args.repeat}; Argon2id best of {argon_runs}; each in a child process"
+    )
+    results = Results("crypto", settings)
+    for verb, group in (("encrypt", encrypt), ("decrypt", decrypt)):
+        envelope_run = group["envelope"]
+        results.add(
+            f"envelope body {verb}",
+            f"{mb_per_s(envelope_run):,.0f} MB/s",
+            f"{label} stream; {mb_per_s(envelope_run) / mb_per_s(group['raw']):.2f} x raw"
+            " secretstream in the same run",
+        )
+        results.add(
+            f"envelope body {verb}, peak RSS",
+            f"{envelope_run['peak_rss_kib'] / 1024:.1f} MiB",
+            "ru_maxrss of the child process",
+        )
+    results.add(
+        "unwrap_key (public key given)",
+        f"{rate(unwrap['public']):,.0f} opens/s",
+        f"sealed-box open of {unwraps:,} wraps;"
+        f" {rate(unwrap['public']) / rate(unwrap['raw']):.2f} x raw crypto_box_seal_open",
+    )
+    for variant, what in (
+        ("codename", "source codename (derive_source_keys), opslimit 3, 64 MiB"),
+        ("journalist", "journalist passphrase (derive_passphrase_keys), opslimit 3, 256 MiB"),
+    ):
+        results.add(
+            f"Argon2id, {variant}",
+            f"{argon[variant]['seconds'] * 1000:,.0f} ms",
+            f"{what}; best of {argon_runs}, peak RSS"
+            f" {argon[variant]['peak_rss_kib'] / 1024:.0f} MiB",
+        )
+    results.target("envelope >= 0.8 x raw secretstream", ok_speed)
+    results.target("envelope peak RSS < 64 MiB", ok_memory)
+    publish(results)
+    return 0 if ok_speed and ok_memory else 1
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ from benchmarks._common import (
     utc_stamp,
 )
 from benchmarks._database import Database, add_database_url, init_instance
+from benchmarks._results import Results, publish
 from benchmarks._server import (
     FORM_HEADERS,
     REQUEST_TIMEOUT,
@@ -155,6 +156,7 @@ from tipbox.models import (
     Base,
     Journalist,
 )
+from tipbox.serve import THREADS, default_workers
 from tipbox.storage import FilesystemBlobStore
 from tipbox.submission_rules import Limits
 from tipbox.submissions import accept_server_submission
@@ -1263,8 +1265,9 @@ def print_header(
     print()
 
 
-def report_checks(loads: list[Load[Answer]], result: DownloadResult) -> int:
-    """Print the errors and the targets; 0 when all is well."""
+def report_checks(loads: list[Load[Answer]], result: DownloadResult, results: Results) -> int:
+    """Print the errors and the targets (and add the targets to ``results``); 0 when all
+    is well."""
     errors = print_errors(load.errors for load in loads)
     peak_mib = result.memory.worker_peak_mib
     checks = {
@@ -1276,6 +1279,8 @@ def report_checks(loads: list[Load[Answer]], result: DownloadResult) -> int:
             peak_mib < PEAK_RSS_TARGET_MIB and result.memory.reset
         ),
     }
+    for check, ok in checks.items():
+        results.target(check, ok)
     return print_targets(checks)
 
 
@@ -1319,7 +1324,85 @@ def run(plan: Plan, db: Database) -> int:
     print(memory_table(result.memory, "downloads"))
     print()
     loads = [*warm_ups, *page_warm_ups, *(load for _, load in [*inbox.values(), *pages.values()])]
-    return report_checks(loads, result)
+    results = figures(plan, db, seeded, login_seconds, inbox, pages, page_memory, result)
+    code = report_checks(loads, result, results)
+    print()
+    publish(results)
+    return code
+
+
+def latency(load: Load[Answer]) -> tuple[float, float]:
+    """p50 and p99 of a load's answers, in seconds."""
+    seconds = [answer.seconds for answer in load.samples] or [0.0]
+    return percentile(seconds, 0.5), percentile(seconds, 0.99)
+
+
+def figures(
+    plan: Plan,
+    db: Database,
+    seeded: Seeded,
+    login_seconds: float,
+    inbox: dict[str, tuple[InboxRequest, Load[Answer]]],
+    pages: dict[str, tuple[InboxRequest, Load[Answer]]],
+    page_memory: ProcessMemory,
+    result: DownloadResult,
+) -> Results:
+    """The run's figures for the runner's table (the targets are added after)."""
+    settings = (
+        f"{'--quick' if plan.quick else 'full run'}: {db.label()}, {len(seeded.sources):,}"
+        f" sources, {sum(seeded.kinds.values()):,} items; gunicorn {default_workers()} workers"
+        f" x {THREADS} threads, {CLIENTS} client threads"
+    )
+    results = Results("journalist", settings)
+    results.add(
+        "seeding", f"{seeded.seconds:,.1f} s", "bulk inserts, tags sealed; VACUUM ANALYZE on PG"
+    )
+    results.add("login", f"{login_seconds:,.1f} s", "GET + POST /login, Argon2id 256 MiB")
+    inbox_loads = {key: load for key, (request, load) in inbox.items() if not request.source_page}
+    first_key = next(iter(inbox_loads))
+    slowest_key = max(inbox_loads, key=lambda key: latency(inbox_loads[key])[1])
+    for what, key in (("first page", first_key), ("slowest kind", slowest_key)):
+        p50, p99 = latency(inbox_loads[key])
+        load = inbox_loads[key]
+        results.add(
+            f"inbox GET, {what}, p50 / p99",
+            f"{ms(p50)} / {ms(p99)} ms",
+            f"{key}; {load.done:,} requests, {load.rate:,.1f} per s",
+        )
+    all_p99 = sorted(latency(load)[1] for load in inbox_loads.values())
+    results.add(
+        "inbox GET, median of the p99s",
+        f"{ms(all_p99[len(all_p99) // 2])} ms",
+        f"over {len(all_p99)} kinds of inbox request (pages, searches, filters, sorts)",
+    )
+    for key, (request, load) in pages.items():
+        p50, p99 = latency(load)
+        results.add(
+            f"source page, {request.clients} client{'s' if request.clients > 1 else ''}, p50 / p99",
+            f"{ms(p50)} / {ms(p99)} ms",
+            f"{key}, every item opened; {load.done:,} requests",
+        )
+    results.add(
+        "worker peak RSS, source pages",
+        f"{page_memory.worker_peak_mib:,.0f} MiB",
+        "largest worker's VmHWM over the source page requests",
+    )
+    total = result.stored.size
+    best = mb_s(total, min(d.seconds for d in result.downloads))
+    raw = mb_s(total, min(result.in_process["raw"]))
+    results.add(
+        f"{size_label(total)} download",
+        f"{best:,.0f} MB/s",
+        f"GET /items/<id>/download, best of {len(result.downloads)};"
+        f" {best / raw if raw else 0:.2f} x raw secretstream in this process",
+    )
+    results.add(
+        "worker peak RSS, downloads",
+        f"{result.memory.worker_peak_mib:,.0f} MiB",
+        "largest worker's VmHWM, reset just before"
+        + ("" if result.memory.reset else " (reset REFUSED: peak since start)"),
+    )
+    return results
 
 
 def main() -> int:
