@@ -75,14 +75,15 @@ lint: venv ## ruff, ruff format, mypy --strict and the import rules
 		$(BIN)/$$linter || status=1; \
 	done; exit $$status
 
-# The suite reads TIPBOX_TEST_DATABASE_URL itself; the SQLite run must not see it.
+# The suite reads TIPBOX_TEST_DATABASE_URL itself; the SQLite run must not see it. The
+# PostgreSQL run leaves out the SQLite cases the SQLite run has just run (tests/conftest.py).
 test-sqlite: setup
 	env -u TIPBOX_TEST_DATABASE_URL $(PY) -m pytest
 
 test-postgres: setup
 	@if [ -n "$${TIPBOX_TEST_DATABASE_URL:-}" ]; then \
 		echo "pytest on $${TIPBOX_TEST_DATABASE_URL%%@*}@..."; \
-		$(PY) -m pytest; \
+		TIPBOX_TEST_POSTGRES_ONLY=1 $(PY) -m pytest; \
 	else \
 		echo "TIPBOX_TEST_DATABASE_URL is not set: skipping the PostgreSQL run"; \
 	fi

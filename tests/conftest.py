@@ -57,8 +57,31 @@ if os.environ.get("CI"):
 SQLITE_FILE = "tipbox.sqlite"
 
 
+# Set by `make test-postgres`: the SQLite run has just run every test on SQLite, so the
+# PostgreSQL run leaves out their SQLite cases, but for tests marked ``both_backends``
+# (a restore from one backend into the other needs both).
+POSTGRES_ONLY_ENV = "TIPBOX_TEST_POSTGRES_ONLY"
+
+
 def _backends() -> list[str]:
     return ["sqlite", "postgresql"] if os.environ.get(PG_URL_ENV) else ["sqlite"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a PostgreSQL-only run, deselect the SQLite cases of database tests."""
+    if os.environ.get(POSTGRES_ONLY_ENV) != "1" or not os.environ.get(PG_URL_ENV):
+        return
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_sqlite = callspec is not None and callspec.params.get("db_backend") == "sqlite"
+        if on_sqlite and item.get_closest_marker("both_backends") is None:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def make_test_config(data_dir: Path, **overrides: object) -> Config:

@@ -208,6 +208,7 @@ def test_round_trip_on_one_backend(made: Made, target: Config) -> None:
     assert (target.keys_dir / "identity.json").exists()
 
 
+@pytest.mark.both_backends
 def test_round_trip_across_backends_by_fingerprint(made: Made, other_target: Config) -> None:
     before = _read_everything(made.config, made.engine, made.passphrase)
     trusted = TrustedIdentity(fingerprint=made.identity_keys.public.fingerprint.lower())
