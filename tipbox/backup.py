@@ -52,7 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from tipbox import directory, onion
+from tipbox import directory, onion, onion_keys
 from tipbox.config import Config
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import (
@@ -160,7 +160,7 @@ def onion_plaintext(service: str, secret_file: bytes) -> bytes:
 def seal_onion_key(identity: PublicKeys, service: str, secret_file: bytes) -> bytes:
     """A service's Tor secret key file sealed to the identity's X25519 key: only a holder
     of the identity seed (an admin, the recovery key) opens it."""
-    onion.service_public_key(secret_file)  # only a real Tor key is archived
+    onion_keys.service_public_key(secret_file)  # only a real Tor key is archived
     return bytes(crypto_box_seal(onion_plaintext(service, secret_file), identity.x25519))
 
 
@@ -181,10 +181,10 @@ def open_onion_key(identity: KeyPair, service: str, sealed: bytes) -> bytes:
     if not rest or rest[0] != len(name) or rest[1 : 1 + len(name)] != name:
         raise Rejected("backup_onion.service: sealed for another service")
     secret_file = rest[1 + len(name) :]
-    if len(secret_file) != onion.SECRET_FILE_BYTES:
+    if len(secret_file) != onion_keys.SECRET_FILE_BYTES:
         raise Rejected("backup_onion.length: the key file is not 96 bytes")
     try:
-        onion.service_public_key(secret_file)
+        onion_keys.service_public_key(secret_file)
     except onion.OnionError:
         raise Rejected("backup_onion.key: not a Tor v3 onion service secret key") from None
     return secret_file
@@ -368,7 +368,7 @@ def read_onion_services(onion_dirs: Sequence[Path]) -> list[tuple[str, bytes]]:
         if name in services:
             raise BackupRefused(f"two onion service directories are named {name}")
         try:
-            services[name] = onion.read_service_secret(path)
+            services[name] = onion_keys.read_service_secret(path)
         except onion.OnionError as exc:
             raise BackupRefused(str(exc)) from None
     return sorted(services.items())
@@ -800,7 +800,7 @@ def restore_onion_keys(
 ) -> list[RestoredOnion]:
     """Open the archived key of each service that ``targets`` names (by the directory's
     name) with the identity key pair, and write it there as Tor keeps it
-    (``onion.write_service_keys``).
+    (``onion_keys.write_service_keys``).
 
     Everything is checked before anything is written: the signature, each member's signed
     hash, the seal, the key, and each target (missing, or holding the same key already).
@@ -836,7 +836,7 @@ def restore_onion_keys(
     restored = []
     for name, target in sorted(wanted.items()):
         try:
-            address = onion.write_service_keys(target, opened[name])
+            address = onion_keys.write_service_keys(target, opened[name])
         except onion.OnionError as exc:
             raise BackupRefused(str(exc)) from None
         restored.append(RestoredOnion(name, address, target))
@@ -850,11 +850,11 @@ def _check_onion_target(target: Path, secret_file: bytes) -> None:
         return
     if target.is_symlink() or not target.is_dir():
         raise BackupRefused(f"{target} is not a directory")
-    key = target / onion.SECRET_KEY_FILE
+    key = target / onion_keys.SECRET_KEY_FILE
     if not key.exists() and not key.is_symlink():
         return
     try:
-        held = onion.read_service_secret(target)
+        held = onion_keys.read_service_secret(target)
     except onion.OnionError as exc:
         raise BackupRefused(str(exc)) from None
     if held != secret_file:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from tipbox import onion
+from tipbox import onion, onion_sync
 from tipbox.cli_unlock import admin_option, unlock_admin
 from tipbox.config import Config
 from tipbox.db import make_engine, make_session_factory, transaction
@@ -138,7 +138,7 @@ def sync_command(spool: Path, target: Path) -> None:
     removed. Needs no database. Exit status 1 only when a directory is unusable.
     """
     try:
-        result = onion.sync_clients(spool, target)
+        result = onion_sync.sync_clients(spool, target)
     except (onion.OnionError, OSError) as exc:
         raise click.ClickException(f"sync refused, nothing changed: {exc}") from None
     for name, why in result.refused:
@@ -152,7 +152,7 @@ def sync_command(spool: Path, target: Path) -> None:
             click.echo(f"{verb} {name}")
     if result.locked:
         click.echo(
-            f"no device is authorized: {onion.PLACEHOLDER} holds a key nobody has, so the "
+            f"no device is authorized: {onion_sync.PLACEHOLDER} holds a key nobody has, so the "
             "journalist onion stays closed (an empty directory would make it public)"
         )
     devices = 0 if result.locked else len(result.added) + len(result.updated) + len(result.kept)

@@ -13,7 +13,7 @@ The files are written atomically (a temporary name without ``.auth``, which Tor 
 then a hard link that refuses to replace anything) with mode 0600 in a 0700 directory
 (Tor's own), or 0640 in a 0750 one (the deployment's spool). Tor reads them again on
 reload: nothing here signals Tor. In the deployment the journalist app writes into its
-spool, and ``sync_clients`` (``tipbox onion sync``, run as Tor's user by
+spool, and ``tipbox.onion_sync.sync_clients`` (``tipbox onion sync``, run as Tor's user by
 ``tipbox-onion-sync.service`` whenever the spool changes) checks every file again, copies
 them into Tor's directory and has Tor reloaded; elsewhere the caller tells the operator to
 run ``systemctl reload tor``. The functions with a session check the journalist in the
@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import hashlib
 import os
 import re
 import secrets
@@ -34,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from nacl.bindings import crypto_scalarmult_ed25519_base_noclamp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -220,7 +217,7 @@ def add_device(config: Config, username: str, device_name: str, key_line: str) -
             ) from None
     finally:
         temporary.unlink(missing_ok=True)
-    _sync_dir(directory)
+    sync_dir(directory)
     return Device(username, device_name, target)
 
 
@@ -232,7 +229,7 @@ def revoke_device(config: Config, username: str, device_name: str) -> bool:
         path.unlink()
     except FileNotFoundError:
         return False
-    _sync_dir(directory)
+    sync_dir(directory)
     return True
 
 
@@ -250,333 +247,17 @@ def revoke_devices(config: Config, username: str) -> list[str]:
             device.path.unlink(missing_ok=True)
             revoked.append(device.device)
     if revoked:
-        _sync_dir(_clients_dir(config))
+        sync_dir(_clients_dir(config))
     return revoked
 
 
-def _sync_dir(directory: Path) -> None:
+def sync_dir(directory: Path) -> None:
+    """fsync ``directory``, so that a file just linked or removed in it stays so."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-# --- sync: from the journalist app's spool into Tor's directory ----------------------------
-#
-# In the deployment the journalist app (user tipbox-journalist) cannot write Tor's
-# authorized_clients/ (Tor wants its onion directories 0700 debian-tor). It writes device
-# files into a spool of its own instead; tipbox-onion-sync.service, as debian-tor, copies
-# them into Tor's directory with ``sync_clients`` and reloads Tor. The spool's writer is
-# less trusted than Tor, so every file is checked again here as if it came from outside.
-
-SPOOL_FILE: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}\.auth")
-# A key nobody holds, written when no device is left: an empty authorized_clients/ would
-# make the journalist onion public, so the last revocation closes it instead.
-PLACEHOLDER: Final = "_no-device.auth"
-MAX_SPOOL_FILE_BYTES: Final = 128
-_SYNC_TEMP: Final = re.compile(r"\.sync-[0-9a-f]{16}\.tmp")
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    """What ``sync_clients`` changed in the target, and what it refused from the spool."""
-
-    added: tuple[str, ...]
-    updated: tuple[str, ...]
-    removed: tuple[str, ...]
-    refused: tuple[tuple[str, str], ...]
-    kept: tuple[str, ...]
-    locked: bool
-
-    @property
-    def changed(self) -> bool:
-        """True when Tor has something new to read."""
-        return bool(self.added or self.updated or self.removed)
-
-
-def _open_dir(path: Path, what: str) -> int:
-    """An fd of directory ``path``, itself not a symlink; every later access is relative to
-    it, so nothing can swap a path component underneath."""
-    try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise OnionError(f"the {what} {path} does not exist") from None
-    except OSError as exc:
-        raise OnionError(f"the {what} {path} is not a directory one can open: {exc}") from None
-
-
-def _read_bounded(dir_fd: int, name: str) -> bytes | str:
-    """The bytes of regular file ``name`` (at most ``MAX_SPOOL_FILE_BYTES``), or why not."""
-    try:
-        fd = os.open(
-            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
-        )
-    except OSError as exc:
-        return f"cannot open it ({exc.strerror}; symbolic links are refused)"
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            return "not a regular file"
-        if info.st_size > MAX_SPOOL_FILE_BYTES:
-            return f"larger than {MAX_SPOOL_FILE_BYTES} bytes"
-        data = os.read(fd, MAX_SPOOL_FILE_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(data) > MAX_SPOOL_FILE_BYTES:
-        return f"larger than {MAX_SPOOL_FILE_BYTES} bytes"
-    return data
-
-
-def _wanted(spool_fd: int) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """The spool's valid files (name to canonical line) and the refused ones, with reasons."""
-    wanted: dict[str, str] = {}
-    refused: list[tuple[str, str]] = []
-    seen: dict[str, str] = {}
-    for name in sorted(os.listdir(spool_fd)):
-        if name.startswith("."):
-            continue  # a writer's temporary file (add_device), never a device
-        if name == PLACEHOLDER or not SPOOL_FILE.fullmatch(name):
-            refused.append((name, "not a device file name (<name>.auth, A-Z a-z 0-9 _ -)"))
-            continue
-        data = _read_bounded(spool_fd, name)
-        if isinstance(data, str):
-            refused.append((name, data))
-            continue
-        try:
-            line = parse_key_line(data.decode("ascii"))
-        except (UnicodeDecodeError, InvalidKey) as exc:
-            refused.append((name, f"not a client key line: {exc}"))
-            continue
-        if line in seen:
-            refused.append((name, f"the same key as {seen[line]}"))
-            continue
-        seen[line] = name
-        wanted[name] = line + "\n"
-    return wanted, refused
-
-
-def _placeholder_line() -> str:
-    # A fresh random public key whose private half is never made: nobody can connect.
-    return PREFIX + base64.b32encode(secrets.token_bytes(KEY_BYTES)).decode().rstrip("=") + "\n"
-
-
-def _write_target(target_fd: int, name: str, text: str) -> None:
-    temporary = f".sync-{secrets.token_hex(8)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(temporary, flags, 0o600, dir_fd=target_fd)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(temporary, name, src_dir_fd=target_fd, dst_dir_fd=target_fd)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary, dir_fd=target_fd)
-        raise
-
-
-def sync_clients(spool: Path, target: Path) -> SyncResult:
-    """Make Tor's ``authorized_clients/`` (``target``) hold exactly the spool's valid device
-    files: each ``<name>.auth`` a regular file (no symlink) of at most 128 bytes holding
-    exactly one client key line (``parse_key_line``), each key once. Refused files are
-    reported and left out (so a damaged file revokes its device rather than reaching Tor).
-
-    Files are written 0600, atomically (temporary name, fsync, rename); ``.auth`` files no
-    longer wanted are removed. With no valid file left, the target gets ``PLACEHOLDER``, a
-    key nobody holds, because an empty directory would make the onion public. The target
-    must be a directory of the calling user with no access for others (mode 0700); it is
-    made 0700 if missing. ``OnionError`` when either directory is unusable.
-    """
-    # A change made while this runs may not start another run (systemd's path unit may not
-    # watch while its service runs): read the spool again after applying it, until stable.
-    total: list[SyncResult] = []
-    wanted, refused = _read_spool(spool)
-    for _ in range(SYNC_PASSES):
-        total.append(_sync_once(wanted, refused, target))
-        again = _read_spool(spool)
-        if again == (wanted, refused):
-            break
-        wanted, refused = again
-    return _merged(total)
-
-
-SYNC_PASSES: Final = 5
-
-
-def _read_spool(spool: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    spool_fd = _open_dir(spool, "spool")
-    try:
-        if os.fstat(spool_fd).st_mode & 0o002:
-            raise OnionError(f"the spool {spool} is writable by anyone: refusing to read it")
-        return _wanted(spool_fd)
-    finally:
-        os.close(spool_fd)
-
-
-def _merged(results: list[SyncResult]) -> SyncResult:
-    """One result for several passes: what changed in any, what the last one refused."""
-    last = results[-1]
-
-    def union(pick: str) -> tuple[str, ...]:
-        return tuple(sorted({n for r in results for n in getattr(r, pick)}))
-
-    return SyncResult(
-        union("added"), union("updated"), union("removed"), last.refused, last.kept, last.locked
-    )
-
-
-def _sync_once(wanted: dict[str, str], refused: list[tuple[str, str]], target: Path) -> SyncResult:
-    wanted = dict(wanted)
-    locked = not wanted
-    if locked:
-        wanted = {PLACEHOLDER: ""}
-    if not target.exists() and not target.is_symlink():
-        try:
-            target.mkdir(mode=0o700)
-        except OSError as exc:
-            raise OnionError(f"cannot make the target {target}: {exc.strerror}") from None
-    target_fd = _open_dir(target, "target")
-    try:
-        info = os.fstat(target_fd)
-        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-            raise OnionError(
-                f"{target} must be this user's directory with mode 0700 (Tor's own rule)"
-            )
-        return _apply(target_fd, wanted, refused, locked)
-    finally:
-        os.close(target_fd)
-
-
-def _apply(
-    target_fd: int, wanted: dict[str, str], refused: list[tuple[str, str]], locked: bool
-) -> SyncResult:
-    added: list[str] = []
-    updated: list[str] = []
-    removed: list[str] = []
-    kept: list[str] = []
-    present = set(os.listdir(target_fd))
-    for name in sorted(present):
-        if _SYNC_TEMP.fullmatch(name):
-            os.unlink(name, dir_fd=target_fd)  # left by a sync that crashed
-        elif name.endswith(SUFFIX) and name not in wanted:
-            try:
-                os.unlink(name, dir_fd=target_fd)
-            except IsADirectoryError:
-                raise OnionError(f"{name} in the target is a directory: remove it") from None
-            removed.append(name)
-    for name, text in sorted(wanted.items()):
-        current = _read_bounded(target_fd, name) if name in present else None
-        if name == PLACEHOLDER and isinstance(current, bytes) and current:
-            kept.append(name)  # any placeholder key will do: keep the one Tor has
-            continue
-        if name == PLACEHOLDER:
-            text = _placeholder_line()
-        if current == text.encode("ascii"):
-            kept.append(name)
-            continue
-        _write_target(target_fd, name, text)
-        (updated if current is not None else added).append(name)
-    if added or updated or removed:
-        os.fsync(target_fd)
-    return SyncResult(
-        tuple(added), tuple(updated), tuple(removed), tuple(refused), tuple(kept), locked
-    )
-
-
-# --- onion service keys (Tor's HiddenServiceDir) ------------------------------------------
-#
-# A v3 onion service is its Ed25519 key: Tor keeps the expanded secret key (a clamped
-# scalar and a nonce prefix, 64 bytes) after a 32-byte header, and derives the public key
-# and the address from it. Backups carry the secret key file sealed (tipbox.backup);
-# restoring writes it back with the public key file and the hostname derived here.
-
-SECRET_KEY_FILE: Final = "hs_ed25519_secret_key"  # noqa: S105 - a file name
-PUBLIC_KEY_FILE: Final = "hs_ed25519_public_key"
-HOSTNAME_FILE: Final = "hostname"
-SECRET_HEADER: Final = b"== ed25519v1-secret: type0 ==\x00\x00\x00"
-PUBLIC_HEADER: Final = b"== ed25519v1-public: type0 ==\x00\x00\x00"
-SECRET_FILE_BYTES: Final = 96
-
-
-def service_public_key(secret_file: bytes) -> bytes:
-    """The Ed25519 public key of a Tor ``hs_ed25519_secret_key`` file's bytes, checked:
-    96 bytes, Tor's header, a clamped scalar. ``OnionError`` otherwise."""
-    if len(secret_file) != SECRET_FILE_BYTES or not secret_file.startswith(SECRET_HEADER):
-        raise OnionError(f"not a Tor v3 onion service secret key file ({SECRET_KEY_FILE})")
-    scalar = secret_file[32:64]
-    if scalar[0] & 7 or scalar[31] & 0x80 or not scalar[31] & 0x40:
-        raise OnionError("the onion service secret key is not a clamped Ed25519 scalar")
-    try:
-        return bytes(crypto_scalarmult_ed25519_base_noclamp(scalar))
-    except RuntimeError:  # pragma: no cover - a clamped scalar is never zero
-        raise OnionError("the onion service secret key is degenerate") from None
-
-
-def onion_address(public_key: bytes) -> str:
-    """The v3 address (``<56 base32>.onion``) of an onion service's Ed25519 public key."""
-    version = b"\x03"
-    checksum = hashlib.sha3_256(b".onion checksum" + public_key + version).digest()[:2]
-    encoded = base64.b32encode(public_key + checksum + version).decode("ascii").lower()
-    return encoded + ".onion"
-
-
-def read_service_secret(directory: Path) -> bytes:
-    """The checked secret key file of the onion service in ``directory``."""
-    path = directory / SECRET_KEY_FILE
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        raise OnionError(f"cannot read {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(SECRET_FILE_BYTES + 1)
-    service_public_key(data)
-    return data
-
-
-def write_service_keys(directory: Path, secret_file: bytes) -> str:
-    """Put an onion service's key into ``directory`` as Tor keeps it: the secret key file,
-    the public key file and ``hostname``, each 0600 and written atomically; the directory
-    is made 0700 if missing. Refuses a directory that holds another service's key (the
-    same key again changes nothing). Returns the address."""
-    address = onion_address(service_public_key(secret_file))
-    if not directory.exists() and not directory.is_symlink():
-        try:
-            directory.mkdir(mode=0o700)
-        except OSError as exc:
-            raise OnionError(f"cannot make {directory}: {exc.strerror}") from None
-    if directory.is_symlink() or not directory.is_dir() or directory.stat().st_mode & 0o077:
-        raise OnionError(f"{directory} must be a directory of mode 0700 (Tor's rule)")
-    existing = directory / SECRET_KEY_FILE
-    held = existing.exists() or existing.is_symlink()
-    if held and read_service_secret(directory) != secret_file:
-        raise OnionError(f"{directory} holds another onion service's key: not replaced")
-    public = PUBLIC_HEADER + service_public_key(secret_file)
-    for name, data in (
-        (SECRET_KEY_FILE, secret_file),
-        (PUBLIC_KEY_FILE, public),
-        (HOSTNAME_FILE, (address + "\n").encode("ascii")),
-    ):
-        _write_private(directory, name, data)
-    _sync_dir(directory)
-    return address
-
-
-def _write_private(directory: Path, name: str, data: bytes) -> None:
-    temporary = directory / f".{name}.{secrets.token_hex(8)}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(temporary, flags, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(temporary, directory / name)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 # --- with the database and the audit log ---------------------------------------------------

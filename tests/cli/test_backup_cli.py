@@ -14,7 +14,7 @@ import pyotp
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select
 
-from tipbox import conversations, directory, instance, onion, sources
+from tipbox import conversations, directory, instance, onion_keys, sources
 from tipbox.accounts import unlock_journalist
 from tipbox.cli import cli
 from tipbox.config import Config
@@ -142,10 +142,10 @@ def _tor_dir(path: Path, seed: bytes) -> Path:
     expanded[31] &= 127
     expanded[31] |= 64
     path.mkdir(mode=0o700, parents=True)
-    (path / "hs_ed25519_secret_key").write_bytes(onion.SECRET_HEADER + bytes(expanded))
-    public = onion.service_public_key(onion.SECRET_HEADER + bytes(expanded))
-    (path / "hs_ed25519_public_key").write_bytes(onion.PUBLIC_HEADER + public)
-    (path / "hostname").write_text(onion.onion_address(public) + "\n", encoding="ascii")
+    (path / "hs_ed25519_secret_key").write_bytes(onion_keys.SECRET_HEADER + bytes(expanded))
+    public = onion_keys.service_public_key(onion_keys.SECRET_HEADER + bytes(expanded))
+    (path / "hs_ed25519_public_key").write_bytes(onion_keys.PUBLIC_HEADER + public)
+    (path / "hostname").write_text(onion_keys.onion_address(public) + "\n", encoding="ascii")
     return path
 
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tipbox import audit, directory, instance, onion
+from tipbox import audit, directory, instance, onion, onion_sync
 from tipbox.accounts import Credentials, unlock_journalist
 from tipbox.cli import cli
 from tipbox.cli_unlock import FAILED
@@ -248,7 +248,7 @@ def test_sync_prints_what_changed_and_what_it_refused(tmp_path: Path) -> None:
     assert locked.exit_code == 0, locked.output
     assert "removed alice--laptop.auth" in locked.stdout
     assert "journalist onion stays closed" in locked.stdout
-    assert [p.name for p in target.iterdir()] == [onion.PLACEHOLDER]
+    assert [p.name for p in target.iterdir()] == [onion_sync.PLACEHOLDER]
 
     target.chmod(0o755)
     refused = CliRunner().invoke(cli, args, obj=config)

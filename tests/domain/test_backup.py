@@ -23,7 +23,16 @@ from nacl.bindings import crypto_sign_seed_keypair
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session
 
-from tipbox import conversations, directory, instance, keyring, onion, sources, tagging, triage
+from tipbox import (
+    conversations,
+    directory,
+    instance,
+    keyring,
+    onion_keys,
+    sources,
+    tagging,
+    triage,
+)
 from tipbox.accounts import create_journalist, unlock_journalist
 from tipbox.backup import (
     MANIFEST,
@@ -411,9 +420,9 @@ def _tor_dir(path: Path, seed: bytes) -> Path:
     expanded[31] |= 64
     public, _ = crypto_sign_seed_keypair(seed)
     path.mkdir(mode=0o700, parents=True)
-    (path / "hs_ed25519_secret_key").write_bytes(onion.SECRET_HEADER + bytes(expanded))
-    (path / "hs_ed25519_public_key").write_bytes(onion.PUBLIC_HEADER + bytes(public))
-    (path / "hostname").write_text(onion.onion_address(bytes(public)) + "\n", encoding="ascii")
+    (path / "hs_ed25519_secret_key").write_bytes(onion_keys.SECRET_HEADER + bytes(expanded))
+    (path / "hs_ed25519_public_key").write_bytes(onion_keys.PUBLIC_HEADER + bytes(public))
+    (path / "hostname").write_text(onion_keys.onion_address(bytes(public)) + "\n", encoding="ascii")
     return path
 
 
@@ -546,8 +555,8 @@ def test_onion_valid(case: dict[str, Any]) -> None:
     secret_file = bytes.fromhex(case["secret_key_file"])
     assert onion_plaintext(case["service"], secret_file).hex() == case["plaintext"]
     assert open_onion_key(keys, case["service"], bytes.fromhex(case["sealed"])) == secret_file
-    assert onion.service_public_key(secret_file).hex() == case["public_key"]
-    assert onion.onion_address(bytes.fromhex(case["public_key"])) == case["address"]
+    assert onion_keys.service_public_key(secret_file).hex() == case["public_key"]
+    assert onion_keys.onion_address(bytes.fromhex(case["public_key"])) == case["address"]
     # What the writer seals (with its own ephemeral key) opens the same way.
     sealed = seal_onion_key(keys.public, case["service"], secret_file)
     assert len(sealed) == len(bytes.fromhex(case["sealed"]))

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tipbox import audit, directory, instance, onion
+from tipbox import audit, directory, instance, onion, onion_keys, onion_sync
 from tipbox.accounts import unlock_journalist
 from tipbox.config import Config
 from tipbox.journalists import AccountError, Admin, add_journalist, deactivate, remove
@@ -208,7 +208,7 @@ def test_sync_copies_the_spool_and_removes_what_left_it(
     (target / "gone.auth").write_text(key_line(9) + "\n", encoding="ascii")
     (target / "README").write_text("not a client file: Tor ignores it\n", encoding="ascii")
 
-    result = onion.sync_clients(source, target)
+    result = onion_sync.sync_clients(source, target)
     assert result.added == ("admin--first.auth", "alice--laptop.auth", "bob--phone.auth")
     assert result.removed == ("gone.auth",)
     assert (result.updated, result.refused, result.locked) == ((), (), False)
@@ -222,14 +222,14 @@ def test_sync_copies_the_spool_and_removes_what_left_it(
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(target.stat().st_mode) == 0o700
 
-    again = onion.sync_clients(source, target)
+    again = onion_sync.sync_clients(source, target)
     assert not again.changed
     assert len(again.kept) == 3
 
     # A revocation in the spool reaches Tor's directory; a changed key is rewritten.
     onion.revoke_device(config, "bob", "phone")
     (source / "admin--first.auth").write_text(key_line(4) + "\n", encoding="ascii")
-    result = onion.sync_clients(source, target)
+    result = onion_sync.sync_clients(source, target)
     assert (result.added, result.updated, result.removed) == (
         (),
         ("admin--first.auth",),
@@ -244,7 +244,10 @@ def test_sync_refuses_every_doubtful_file_and_revokes_it(
     config, source, target = spool
     onion.add_device(config, "alice", "laptop", KEY)
     onion.add_device(config, "alice", "phone", key_line(2))
-    assert onion.sync_clients(source, target).added == ("alice--laptop.auth", "alice--phone.auth")
+    assert onion_sync.sync_clients(source, target).added == (
+        "alice--laptop.auth",
+        "alice--phone.auth",
+    )
     # The phone's file is damaged in the spool: it must disappear from Tor's directory.
     (source / "alice--phone.auth").write_text(key_line(2) + "\nextra\n", encoding="ascii")
     outside = tmp_path / "outside.auth"
@@ -255,11 +258,11 @@ def test_sync_refuses_every_doubtful_file_and_revokes_it(
     (source / "copy.auth").write_text(KEY + "\n", encoding="ascii")
     (source / "dir.auth").mkdir()
     os.mkfifo(source / "fifo.auth")
-    for bad_name in ("a.b.auth", "-x.auth", "x.txt", onion.PLACEHOLDER, "é.auth"):
+    for bad_name in ("a.b.auth", "-x.auth", "x.txt", onion_sync.PLACEHOLDER, "é.auth"):
         (source / bad_name).write_text(key_line(8) + "\n", encoding="ascii")
     (source / ".alice--tablet.auth.0123.tmp").write_text("half", encoding="ascii")
 
-    result = onion.sync_clients(source, target)
+    result = onion_sync.sync_clients(source, target)
     reasons = dict(result.refused)
     assert set(reasons) == {
         "alice--phone.auth",
@@ -272,7 +275,7 @@ def test_sync_refuses_every_doubtful_file_and_revokes_it(
         "a.b.auth",
         "-x.auth",
         "x.txt",
-        onion.PLACEHOLDER,
+        onion_sync.PLACEHOLDER,
         "é.auth",
     }
     assert "not a client key line" in reasons["alice--phone.auth"]
@@ -290,25 +293,25 @@ def test_sync_never_leaves_the_onion_open(spool: tuple[Config, Path, Path]) -> N
     revocation leaves a key nobody holds instead."""
     config, source, target = spool
     onion.add_device(config, "alice", "laptop", KEY)
-    onion.sync_clients(source, target)
+    onion_sync.sync_clients(source, target)
     onion.revoke_devices(config, "alice")
-    result = onion.sync_clients(source, target)
+    result = onion_sync.sync_clients(source, target)
     assert result.locked
     assert result.removed == ("alice--laptop.auth",)
-    assert result.added == (onion.PLACEHOLDER,)
+    assert result.added == (onion_sync.PLACEHOLDER,)
     placeholder = _target_files(target)
-    assert list(placeholder) == [onion.PLACEHOLDER]
-    line = placeholder[onion.PLACEHOLDER]
+    assert list(placeholder) == [onion_sync.PLACEHOLDER]
+    line = placeholder[onion_sync.PLACEHOLDER]
     assert onion.parse_key_line(line) == line.removesuffix("\n")
     assert line != KEY + "\n"
     # Kept as it is while nothing changes; gone with the first device.
-    assert not onion.sync_clients(source, target).changed
+    assert not onion_sync.sync_clients(source, target).changed
     assert _target_files(target) == placeholder
     onion.add_device(config, "alice", "phone", key_line(2))
-    result = onion.sync_clients(source, target)
+    result = onion_sync.sync_clients(source, target)
     assert (result.added, result.removed, result.locked) == (
         ("alice--phone.auth",),
-        (onion.PLACEHOLDER,),
+        (onion_sync.PLACEHOLDER,),
         False,
     )
 
@@ -318,18 +321,18 @@ def test_sync_refuses_unusable_directories(
 ) -> None:
     _config, source, target = spool
     with pytest.raises(onion.OnionError, match="does not exist"):
-        onion.sync_clients(tmp_path / "missing", target)
+        onion_sync.sync_clients(tmp_path / "missing", target)
     target.mkdir(mode=0o750)
     os.chmod(target, 0o750)
     with pytest.raises(onion.OnionError, match="mode 0700"):
-        onion.sync_clients(source, target)
+        onion_sync.sync_clients(source, target)
     link = tmp_path / "link"
     link.symlink_to(source)
     with pytest.raises(onion.OnionError, match="not a directory one can open"):
-        onion.sync_clients(link, target)
+        onion_sync.sync_clients(link, target)
     os.chmod(source, 0o757)
     with pytest.raises(onion.OnionError, match="writable by anyone"):
-        onion.sync_clients(source, target)
+        onion_sync.sync_clients(source, target)
     assert list(target.iterdir()) == []
 
 
@@ -338,7 +341,7 @@ def test_sync_removes_a_crashed_syncs_temporary_file(spool: tuple[Config, Path, 
     onion.add_device(config, "alice", "laptop", KEY)
     target.mkdir(mode=0o700)
     (target / ".sync-0123456789abcdef.tmp").write_text(key_line(2), encoding="ascii")
-    onion.sync_clients(source, target)
+    onion_sync.sync_clients(source, target)
     assert sorted(p.name for p in target.iterdir()) == ["alice--laptop.auth"]
 
 
@@ -465,13 +468,13 @@ def _tor_makes_a_service(tmp_path: Path) -> Path:
 
 def test_keys_restored_from_the_secret_alone_are_what_tor_wrote(tmp_path: Path) -> None:
     made = _tor_makes_a_service(tmp_path)
-    secret = onion.read_service_secret(made)
-    public = onion.service_public_key(secret)
-    assert (made / "hs_ed25519_public_key").read_bytes() == onion.PUBLIC_HEADER + public
+    secret = onion_keys.read_service_secret(made)
+    public = onion_keys.service_public_key(secret)
+    assert (made / "hs_ed25519_public_key").read_bytes() == onion_keys.PUBLIC_HEADER + public
     hostname = (made / "hostname").read_text(encoding="ascii")
-    assert onion.onion_address(public) + "\n" == hostname
+    assert onion_keys.onion_address(public) + "\n" == hostname
     restored = tmp_path / "restored"
-    assert onion.write_service_keys(restored, secret) == hostname.strip()
+    assert onion_keys.write_service_keys(restored, secret) == hostname.strip()
     for name in ("hs_ed25519_secret_key", "hs_ed25519_public_key", "hostname"):
         assert (restored / name).read_bytes() == (made / name).read_bytes(), name
         assert stat.S_IMODE((restored / name).stat().st_mode) == 0o600
@@ -479,5 +482,5 @@ def test_keys_restored_from_the_secret_alone_are_what_tor_wrote(tmp_path: Path) 
     other = bytearray(secret)
     other[40] ^= 0x10
     with pytest.raises(onion.OnionError, match="holds another onion service's key"):
-        onion.write_service_keys(restored, bytes(other))
+        onion_keys.write_service_keys(restored, bytes(other))
     assert (restored / "hs_ed25519_secret_key").read_bytes() == secret
