@@ -16,19 +16,18 @@ from pathlib import Path
 import click
 
 from tipbox import keyring
-from tipbox.backup import (
-    BackupRefused,
-    TrustedIdentity,
-    archived_onion_services,
-    restore_backup,
-    restore_onion_keys,
-    write_backup,
-)
+from tipbox.backup import BackupRefused, write_backup
 from tipbox.cli_unlock import UnlockedAdmin, admin_option, unlock_admin
 from tipbox.config import Config
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import KeyPair, Role, parse_identity_file
 from tipbox.db import make_engine, make_session_factory, transaction
+from tipbox.restore import (
+    TrustedIdentity,
+    archived_onion_services,
+    restore_backup,
+    restore_onion_keys,
+)
 from tipbox.storage import blob_store_for
 from tipbox.web.app import write_secret_keys
 

@@ -38,14 +38,9 @@ from tipbox.backup import (
     MANIFEST,
     SIGNATURE,
     BackupRefused,
-    RestoredOnion,
-    TrustedIdentity,
-    archived_onion_services,
     member_hash,
     onion_plaintext,
     open_onion_key,
-    restore_backup,
-    restore_onion_keys,
     seal_onion_key,
     sign_manifest,
     signed_message,
@@ -57,6 +52,13 @@ from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import KeyPair, PublicKeys, Role, keypair_from_seed, new_seed
 from tipbox.db import make_engine, make_session_factory, transaction
 from tipbox.models import DirectoryEntry, Journalist, ReadMarker, Source
+from tipbox.restore import (
+    RestoredOnion,
+    TrustedIdentity,
+    archived_onion_services,
+    restore_backup,
+    restore_onion_keys,
+)
 from tipbox.storage import FilesystemBlobStore
 from tipbox.submissions import EncryptingUpload, Limits, accept_server_submission
 

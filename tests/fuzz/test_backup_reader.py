@@ -1,4 +1,4 @@
-"""The backup reader (``tipbox.backup.verify_archive``) against damaged and hostile archives.
+"""The backup reader (``tipbox.restore.verify_archive``) against damaged and hostile archives.
 
 A small valid archive is built here as ``write_backup`` lays it out (a dump member per
 table, the identity key file, the manifest and its signature), signed with the identity
@@ -18,7 +18,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tipbox import backup
+from tipbox import backup, restore
 from tipbox.crypto.keys import Role, identity_file_text, keypair_from_seed
 from tipbox.db import head_revision
 
@@ -29,8 +29,8 @@ pytestmark = pure_parser
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 _SEED = json.loads((VECTORS / "backup.json").read_text(encoding="utf-8"))["identity_seed"]
 IDENTITY = keypair_from_seed(Role.IDENTITY, bytes.fromhex(_SEED))
-TRUSTED = backup.TrustedIdentity(public=IDENTITY.public)
-BY_FINGERPRINT = backup.TrustedIdentity(fingerprint=IDENTITY.public.fingerprint)
+TRUSTED = restore.TrustedIdentity(public=IDENTITY.public)
+BY_FINGERPRINT = restore.TrustedIdentity(fingerprint=IDENTITY.public.fingerprint)
 
 
 def _member(name: str, content: bytes) -> tuple[tarfile.TarInfo, bytes]:
@@ -41,7 +41,7 @@ def _member(name: str, content: bytes) -> tuple[tarfile.TarInfo, bytes]:
 
 
 def _members() -> list[tuple[str, bytes]]:
-    dumps = [(f"db/{table.name}.jsonl", b"") for table in backup._tables()]
+    dumps = [(f"db/{table.name}.jsonl", b"") for table in backup.backed_up_tables()]
     return [*dumps, (backup.IDENTITY_MEMBER, identity_file_text(IDENTITY.public).encode())]
 
 
@@ -55,7 +55,7 @@ def _manifest(members: list[tuple[str, bytes]]) -> dict[str, Any]:
         "schema_revision": head_revision(),
         "tables": [
             {"name": t.name, "columns": [c.name for c in t.columns], "rows": 0}
-            for t in backup._tables()
+            for t in backup.backed_up_tables()
         ],
         "members": [
             {"name": name, "size": len(data), "blake2b": _digest(data)} for name, data in members
@@ -87,11 +87,11 @@ VALID_MANIFEST = json.dumps(_manifest(_members())).encode()
 VALID = archive(VALID_MANIFEST)
 
 
-def verifies_or_refuses(path: Path, data: bytes, trusted: backup.TrustedIdentity) -> bool:
+def verifies_or_refuses(path: Path, data: bytes, trusted: restore.TrustedIdentity) -> bool:
     """Write ``data`` to ``path`` and verify it: True if it verified, False if refused."""
     path.write_bytes(data)
     try:
-        backup.verify_archive(path, trusted)
+        restore.verify_archive(path, trusted)
     except backup.BackupRefused:
         return False
     return True

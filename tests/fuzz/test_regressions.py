@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tipbox import backup
+from tipbox import backup, restore
 from tipbox.crypto import sessionbox
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import IDENTITY_JSON, parse_identity_file, read_identity_file
@@ -60,7 +60,7 @@ def test_hostile_signed_manifest_is_refused(tmp_path: Path, manifest: bytes) -> 
     path = tmp_path / "backup.tar"
     path.write_bytes(archive(manifest))
     with pytest.raises(backup.BackupRefused, match="manifest is malformed"):
-        backup.verify_archive(path, BY_FINGERPRINT)
+        restore.verify_archive(path, BY_FINGERPRINT)
 
 
 def test_raw_bytes_in_a_query_string_are_not_a_500(
