@@ -37,7 +37,7 @@ from tipbox.db import make_engine, make_session_factory, transaction
 from tipbox.models import Item, Journalist, Source, Wrap
 from tipbox.storage import FilesystemBlobStore
 
-from .processes import children_of
+from .processes import children_of, free_port
 
 __all__ = ["children_of"]  # imported from here by the browser tests
 
@@ -72,14 +72,6 @@ def find_browser(label: str, *names: str) -> str:
     if os.environ.get("TIPBOX_REQUIRE_BROWSER") == "1":
         pytest.fail(f"{label} is missing and TIPBOX_REQUIRE_BROWSER=1")
     pytest.skip(f"{label} is missing")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # -- the instance ----------------------------------------------------------------------

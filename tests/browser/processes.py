@@ -1,8 +1,17 @@
-"""Processes of a running server, read from /proc (shared by the browser and crash tests)."""
+"""A server's port and processes (shared by the browser and crash tests)."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def children_of(pid: int) -> list[int]:

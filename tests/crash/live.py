@@ -9,7 +9,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 # Test packages import as top-level names at run time; mypy names them tests.browser.
 from browser.http_client import Client, csrf_token, new_source  # type: ignore[import-not-found]
-from browser.processes import children_of  # type: ignore[import-not-found]
+from browser.processes import children_of, free_port  # type: ignore[import-not-found]
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,14 +43,6 @@ def wait_for(what: str, condition: Callable[[], bool], seconds: float = WAIT_SEC
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.005)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- the instance and its processes --------------------------------------------------------
