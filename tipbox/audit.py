@@ -44,6 +44,11 @@ ACTIONS: Final[dict[str, frozenset[str]]] = {
     "source.delete": frozenset({"count"}),
     "item.delete": frozenset({"count"}),
     "spam.purge": frozenset({"sources", "days"}),
+    # `tipbox backup` and `tipbox restore` (tipbox.backup, tipbox.restore): counts only. A
+    # restore is recorded in the restored database, an archive's making in the one it is of.
+    "backup.make": frozenset({"rows", "blobs", "onion_keys"}),
+    "backup.restore": frozenset({"rows", "blobs"}),
+    "backup.onion_restore": frozenset({"onion_keys"}),
     # `tipbox fsck --repair` (tipbox.fsck): what it removed, counts only.
     "fsck.repair": frozenset({"orphan_blobs", "temp_files", "retired_wraps", "unreadable_items"}),
 }

@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from tipbox import directory, onion, onion_keys
+from tipbox import audit, directory, onion, onion_keys
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import (
     IDENTITY_JSON,
@@ -346,6 +346,20 @@ def write_backup(
     return BackupResult(
         out, result[0], result[1], out.stat().st_size, tuple(name for name, _ in services)
     )
+
+
+def record_backup(engine: Engine, actor_id: int, result: BackupResult) -> None:
+    """Record ``backup.make`` with the archive's counts, once it is written (so the event is
+    in the database, not in the archive)."""
+    with transaction(make_session_factory(engine)) as session:
+        audit.record(
+            session,
+            actor_id,
+            "backup.make",
+            rows=result.rows,
+            blobs=result.blobs,
+            onion_keys=len(result.onion_services),
+        )
 
 
 def read_onion_services(onion_dirs: Sequence[Path]) -> list[tuple[str, bytes]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from tipbox import keyring
-from tipbox.backup import BackupRefused, write_backup
+from tipbox.backup import BackupRefused, record_backup, write_backup
 from tipbox.cli_unlock import UnlockedAdmin, admin_option, unlock_admin
 from tipbox.config import Config
 from tipbox.crypto.errors import Rejected
@@ -25,6 +25,7 @@ from tipbox.db import make_engine, make_session_factory, transaction
 from tipbox.restore import (
     TrustedIdentity,
     archived_onion_services,
+    record_onion_restore,
     restore_backup,
     restore_onion_keys,
 )
@@ -83,6 +84,7 @@ def backup_command(
     try:
         identity = _identity_keypair(config, admin)
         result = write_backup(engine, blob_store_for(config), identity, out, onion_dirs)
+        record_backup(engine, admin.journalist_id, result)
     except (BackupRefused, Rejected, OSError) as exc:
         raise click.ClickException(f"backup refused: {exc}") from None
     finally:
@@ -217,6 +219,11 @@ def _restore_onion(
         raise click.ClickException(
             f"{done}no onion service key was restored: {message}. To try again: {again}"
         ) from None
+    engine = make_engine(config)
+    try:
+        record_onion_restore(engine, admin.journalist_id, restored)
+    finally:
+        engine.dispose()
     for item in restored:
         click.echo(f"Onion service {item.service}: {item.address} (in {item.directory})")
     click.echo("Compare each address with the one you published before you start Tor.")

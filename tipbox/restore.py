@@ -15,7 +15,6 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from tipbox import directory, onion, onion_keys
+from tipbox import audit, directory, onion, onion_keys
 from tipbox.backup import (
     CHUNK,
     FORMAT,
@@ -295,9 +294,12 @@ def restore_backup(
     staging = Path(tempfile.mkdtemp(prefix=".restore-", dir=blob_dir.parent))
     moved = False
     try:
-        with _loading(engine) as session:
+        with transaction(make_session_factory(engine)) as session:
             rows, blobs = _load(session, path, verified, FilesystemBlobStore(staging))
             _check_loaded(session, verified, FilesystemBlobStore(staging))
+            _reset_sequences(session)
+            # In the restored database, with the rows it tells of (counts only).
+            audit.record(session, None, "backup.restore", rows=rows, blobs=blobs)
             if blob_dir.exists():
                 blob_dir.rmdir()  # checked empty above
             os.rename(staging, blob_dir)
@@ -309,13 +311,6 @@ def restore_backup(
     if not (keys_dir / IDENTITY_JSON).exists():
         write_identity_files(keys_dir, verified.identity)
     return RestoreResult(rows, blobs, verified.identity, str(verified.manifest["created_on"]))
-
-
-@contextmanager
-def _loading(engine: Engine) -> Iterator[Session]:
-    with transaction(make_session_factory(engine)) as session:
-        yield session
-        _reset_sequences(session)
 
 
 def _load(
@@ -490,3 +485,9 @@ def _check_onion_target(target: Path, secret_file: bytes) -> None:
         raise BackupRefused(str(exc)) from None
     if held != secret_file:
         raise BackupRefused(f"{target} holds another onion service's key: not replaced")
+
+
+def record_onion_restore(engine: Engine, actor_id: int, restored: Sequence[RestoredOnion]) -> None:
+    """Record ``backup.onion_restore`` (how many keys; the admin who unlocked them)."""
+    with transaction(make_session_factory(engine)) as session:
+        audit.record(session, actor_id, "backup.onion_restore", onion_keys=len(restored))

@@ -14,8 +14,8 @@ from ..readers import me
 from ..state import state
 
 PAGE_SIZE = 100
-# The kinds of action the page filters by: a prefix of the action names in tipbox.audit.
-KINDS = ("login.", "journalist.", "key.", "settings.", "retention.", "source.", "item.")
+# The kinds of action the page filters by: each prefix of the action names in tipbox.audit.
+KINDS = tuple(dict.fromkeys(action.split(".")[0] + "." for action in audit.ACTIONS))
 
 
 def _filters() -> tuple[str, str, date | None, int]:

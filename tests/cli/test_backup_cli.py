@@ -19,7 +19,7 @@ from tipbox.accounts import unlock_journalist
 from tipbox.cli import cli
 from tipbox.config import Config
 from tipbox.db import make_engine, make_session_factory, transaction
-from tipbox.models import Journalist
+from tipbox.models import AuditEvent, Journalist
 from tipbox.storage import FilesystemBlobStore
 
 
@@ -103,6 +103,23 @@ def test_backup_then_restore_by_key_file_and_refuse_tampering(
     assert restored.exit_code == 0, restored.output
     assert "directory verified" in restored.output
     assert _texts(target, made.passphrase, made.source_id) == ["a reply", "a note"]
+    # Each database records its part, counts only: the backup's maker, and the restore.
+    [made_event] = _events(made.config, "backup.make")
+    assert made_event.actor_journalist_id is not None
+    assert made_event.detail == {"rows": made_event.detail["rows"], "blobs": 2, "onion_keys": 0}
+    [restore_event] = _events(target, "backup.restore")
+    assert restore_event.actor_journalist_id is None
+    assert restore_event.detail == {"rows": made_event.detail["rows"], "blobs": 2}
+    assert _events(target, "backup.make") == []  # made after the archive's snapshot
+
+
+def _events(config: Config, action: str) -> list[AuditEvent]:
+    engine = make_engine(config)
+    try:
+        with make_session_factory(engine)() as db:
+            return list(db.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+    finally:
+        engine.dispose()
 
 
 def test_restore_by_fingerprint_and_usage_errors(
@@ -213,3 +230,6 @@ def test_onion_keys_backed_up_and_restored_by_an_admin(
     assert f"Onion service tipbox-source: {address}" in again.output
     for name in ("hs_ed25519_secret_key", "hs_ed25519_public_key", "hostname"):
         assert (restored_dir / name).read_bytes() == (source_dir / name).read_bytes()
+    [event] = _events(target, "backup.onion_restore")
+    assert event.detail == {"onion_keys": 1}
+    assert event.actor_journalist_id is not None
