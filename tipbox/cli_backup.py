@@ -21,7 +21,7 @@ from tipbox.cli_unlock import UnlockedAdmin, admin_option, unlock_admin
 from tipbox.config import Config
 from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import KeyPair, Role, parse_identity_file
-from tipbox.db import make_engine, make_session_factory, transaction
+from tipbox.db import instance_transaction, make_engine
 from tipbox.restore import (
     TrustedIdentity,
     archived_onion_services,
@@ -53,14 +53,10 @@ ONION_DIR_HELP = (
 
 def _identity_keypair(config: Config, admin: UnlockedAdmin) -> KeyPair:
     """The identity key pair, opened from the unlocked admin's grant."""
-    engine = make_engine(config)
-    try:
-        with transaction(make_session_factory(engine, read_only=True)) as db:
-            return keyring.granted_keypair(
-                db, admin.identity, admin.keypair, Role.IDENTITY, admin.identity.key_id
-            )
-    finally:
-        engine.dispose()
+    with instance_transaction(config, read_only=True) as db:
+        return keyring.granted_keypair(
+            db, admin.identity, admin.keypair, Role.IDENTITY, admin.identity.key_id
+        )
 
 
 @click.command("backup")
@@ -219,11 +215,8 @@ def _restore_onion(
         raise click.ClickException(
             f"{done}no onion service key was restored: {message}. To try again: {again}"
         ) from None
-    engine = make_engine(config)
-    try:
-        record_onion_restore(engine, admin.journalist_id, restored)
-    finally:
-        engine.dispose()
+    with instance_transaction(config) as session:
+        record_onion_restore(session, admin.journalist_id, restored)
     for item in restored:
         click.echo(f"Onion service {item.service}: {item.address} (in {item.directory})")
     click.echo("Compare each address with the one you published before you start Tor.")

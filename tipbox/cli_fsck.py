@@ -26,7 +26,7 @@ from tipbox.crypto.errors import Rejected
 from tipbox.crypto.keys import PublicKeys
 from tipbox.db import make_engine
 from tipbox.directory import NotInitialised
-from tipbox.fsck import FsckResult, Repaired, Report, default_min_age, run_fsck
+from tipbox.fsck import FsckResult, ItemRef, Repaired, Report, default_min_age, run_fsck
 from tipbox.storage import blob_store_for
 
 # fsck(8)'s "errors left uncorrected".
@@ -108,13 +108,16 @@ def _ids(values: Sequence[str]) -> str:
     return shown + (f", and {more:,} more" if more > 0 else "")
 
 
-def _line(count: int, what: str, ids: Sequence[str] = ()) -> list[str]:
-    if not count:
-        return []
-    lines = [f"  {count:,} {what}"]
-    if ids:
-        lines.append(f"      {_ids(ids)}")
-    return lines
+def _count(count: int, what: str) -> list[str]:
+    return [f"  {count:,} {what}"] if count else []
+
+
+def _listed(what: str, ids: Sequence[str]) -> list[str]:
+    return [*_count(len(ids), what), f"      {_ids(ids)}"] if ids else []
+
+
+def _items(rows: Sequence[ItemRef]) -> list[str]:
+    return [f"{row.kind} {row.item_id}" for row in rows]
 
 
 def _findings(report: Report) -> list[str]:
@@ -126,14 +129,9 @@ def _findings(report: Report) -> list[str]:
     )
     lines = [f"Checked {report.items:,} items and {report.blobs:,} blobs ({judged})."]
     leftovers = [
-        *_line(len(report.orphan_blobs), "blobs no item names", report.orphan_blobs),
-        *_line(
-            len(report.stale_temp_files),
-            "unfinished temporary files",
-            report.stale_temp_files,
-        ),
-        *_line(
-            len(report.retired_wraps),
+        *_listed("blobs no item names", report.orphan_blobs),
+        *_listed("unfinished temporary files", report.stale_temp_files),
+        *_listed(
             "wraps to retired keys, beside a readable wrap",
             [f"{w.item_id} (key {w.key})" for w in report.retired_wraps],
         ),
@@ -141,36 +139,17 @@ def _findings(report: Report) -> list[str]:
     if leftovers:
         lines += ["Leftovers (--repair removes them; nothing readable goes):", *leftovers]
     damage = [
-        *_line(
-            len(report.missing_blobs),
-            "items whose blob is missing",
-            [f"{r.kind} {r.item_id}" for r in report.missing_blobs],
+        *_listed("items whose blob is missing", _items(report.missing_blobs)),
+        *_listed(
+            "items whose blob has the wrong size", _items([w.item for w in report.wrong_size])
         ),
-        *_line(
-            len(report.wrong_size),
-            "items whose blob has the wrong size",
-            [f"{w.item.kind} {w.item.item_id}" for w in report.wrong_size],
-        ),
-        *_line(
-            len(report.no_wraps),
-            "items with no wrap at all",
-            [f"{r.kind} {r.item_id}" for r in report.no_wraps],
-        ),
-        *_line(
-            len(report.retired_only),
+        *_listed("items with no wrap at all", _items(report.no_wraps)),
+        *_listed(
             "items wrapped only to retired keys (never deleted: docs/fsck.md)",
-            [f"{r.kind} {r.item_id}" for r in report.retired_only],
+            _items(report.retired_only),
         ),
-        *_line(
-            len(report.no_newsroom_wrap),
-            "items wrapped to no newsroom key",
-            [f"{r.kind} {r.item_id}" for r in report.no_newsroom_wrap],
-        ),
-        *_line(
-            len(report.unverified_keys),
-            "directory entries that do not verify",
-            report.unverified_keys,
-        ),
+        *_listed("items wrapped to no newsroom key", _items(report.no_newsroom_wrap)),
+        *_listed("directory entries that do not verify", report.unverified_keys),
     ]
     if damage:
         lines += ["Damage (the newsroom cannot read these):", *damage]
@@ -180,9 +159,9 @@ def _findings(report: Report) -> list[str]:
                 "`--repair --delete-unreadable` deletes them."
             )
     info = [
-        *_line(report.young_blobs, "blobs no item names yet (uploads in progress?)"),
-        *_line(report.young_temp_files, "temporary files being written"),
-        *_line(
+        *_count(report.young_blobs, "blobs no item names yet (uploads in progress?)"),
+        *_count(report.young_temp_files, "temporary files being written"),
+        *_count(
             report.rewrap_pending,
             "wraps to retiring keys: a re-wrap to finish with `tipbox keys rewrap`",
         ),

@@ -7,8 +7,7 @@ function in one transaction.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TypeVar
 
 import click
@@ -19,7 +18,7 @@ from tipbox import journalists
 from tipbox.accounts import Credentials
 from tipbox.cli_unlock import admin_option, unlock_admin
 from tipbox.config import Config
-from tipbox.db import make_engine, make_session_factory, transaction
+from tipbox.db import instance_transaction
 
 T = TypeVar("T")
 # The issuer an authenticator app shows beside the account (as for `tipbox init`).
@@ -31,23 +30,13 @@ def _admin(config: Config, admin_username: str) -> journalists.Admin:
     return journalists.Admin(unlocked.journalist_id, unlocked.keypair, unlocked.identity)
 
 
-@contextmanager
-def _session(config: Config) -> Iterator[Session]:
-    engine = make_engine(config)
-    try:
-        with transaction(make_session_factory(engine)) as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
 def _act(
     config: Config, admin_username: str, action: Callable[[Session, journalists.Admin], T]
 ) -> T:
     """Unlock the admin, then run ``action`` in one transaction; a refusal is a clean error."""
     admin = _admin(config, admin_username)
     try:
-        with _session(config) as session:
+        with instance_transaction(config) as session:
             return action(session, admin)
     except journalists.AccountError as exc:
         raise click.ClickException(str(exc)) from None

@@ -13,7 +13,7 @@ import click
 from tipbox import onion, onion_sync
 from tipbox.cli_unlock import admin_option, unlock_admin
 from tipbox.config import Config
-from tipbox.db import make_engine, make_session_factory, transaction
+from tipbox.db import instance_transaction
 
 
 def _require_dir(config: Config) -> None:
@@ -57,16 +57,13 @@ def add_device_command(
     except onion.OnionError as exc:
         raise click.ClickException(str(exc)) from None
     unlocked = unlock_admin(config, admin_username)
-    engine = make_engine(config)
     try:
-        with transaction(make_session_factory(engine)) as session:
+        with instance_transaction(config) as session:
             added = onion.authorize(
                 session, config, unlocked.journalist_id, username, device, key_line
             )
     except onion.OnionError as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        engine.dispose()
     click.echo(f"Authorized {username}'s device {device!r}: {added.path}")
     click.echo(onion.RELOAD_HINT)
 
@@ -100,14 +97,11 @@ def revoke_command(config: Config, username: str, device: str | None, admin_user
     except onion.OnionError as exc:
         raise click.ClickException(str(exc)) from None
     unlocked = unlock_admin(config, admin_username)
-    engine = make_engine(config)
     try:
-        with transaction(make_session_factory(engine)) as session:
+        with instance_transaction(config) as session:
             revoked = onion.revoke(session, config, unlocked.journalist_id, username, device)
     except onion.OnionError as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        engine.dispose()
     if not revoked:
         what = f"device named {device!r}" if device is not None else "device"
         raise click.ClickException(f"{username} has no {what} to revoke")

@@ -129,6 +129,18 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def instance_transaction(config: Config, *, read_only: bool = False) -> Iterator[Session]:
+    """One transaction on the instance's database, on an engine made for it and disposed
+    afterwards: what a one-shot command needs."""
+    engine = make_engine(config)
+    try:
+        with transaction(make_session_factory(engine, read_only=read_only)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 def scrub(engine: Engine) -> None:
     """Push deleted rows out of places where they linger after a delete.
 

@@ -487,7 +487,9 @@ def _check_onion_target(target: Path, secret_file: bytes) -> None:
         raise BackupRefused(f"{target} holds another onion service's key: not replaced")
 
 
-def record_onion_restore(engine: Engine, actor_id: int, restored: Sequence[RestoredOnion]) -> None:
-    """Record ``backup.onion_restore`` (how many keys; the admin who unlocked them)."""
-    with transaction(make_session_factory(engine)) as session:
-        audit.record(session, actor_id, "backup.onion_restore", onion_keys=len(restored))
+def record_onion_restore(
+    session: Session, actor_id: int, restored: Sequence[RestoredOnion]
+) -> None:
+    """Record ``backup.onion_restore`` (how many keys; the admin who unlocked them) in the
+    caller's transaction."""
+    audit.record(session, actor_id, "backup.onion_restore", onion_keys=len(restored))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Final
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tipbox import audit, conversations
@@ -61,7 +61,8 @@ def delete_spam(
 
 def count_spam(session: Session) -> int:
     """How many sources are marked spam."""
-    return len(list(session.scalars(select(Source.id).where(Source.status == SOURCE_STATUS_SPAM))))
+    query = select(func.count()).select_from(Source).where(Source.status == SOURCE_STATUS_SPAM)
+    return int(session.scalar(query) or 0)
 
 
 def purge_due_spam(

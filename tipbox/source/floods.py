@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from flask import Response, g, render_template, request
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import TooManyRequests
 
 from tipbox import budgets, capacity
@@ -77,13 +78,12 @@ def admit_submission(current: SourceSession) -> None:
         raise TooManySubmissions(taken.retry_after)
 
 
-def _limits_with_room(source_public_id: bytes, incoming: int) -> Limits:
+def _limits_with_room(db: Session, source_public_id: bytes, incoming: int) -> Limits:
     st = state()
     limits = current_limits()
     if not limits.accepts_files:
         return limits
-    with st.db_read() as db:
-        used = capacity.source_usage(db, source_public_id)
+    used = capacity.source_usage(db, source_public_id)
     room = capacity.room_for(st.config, capacity.disk_free(st.config.blob_dir), used)
     return capacity.limits_within(limits, room, incoming)
 
@@ -92,11 +92,13 @@ def limits_for_upload(current: SourceSession) -> Limits:
     """The limits of this ``POST /submit``: worked out once, for the body's announced size."""
     found = g.get(_UPLOAD_LIMITS_KEY)
     if not isinstance(found, Limits):
-        found = _limits_with_room(current.public_id, request.content_length or 0)
+        with state().db_read() as db:
+            found = _limits_with_room(db, current.public_id, request.content_length or 0)
         setattr(g, _UPLOAD_LIMITS_KEY, found)
     return found
 
 
-def limits_for_form(current: SourceSession) -> Limits:
-    """The limits to show on the submit form: those of a fresh post."""
-    return _limits_with_room(current.public_id, 0)
+def limits_for_form(db: Session, current: SourceSession) -> Limits:
+    """The limits to show on the submit form (those of a fresh post), in the caller's
+    transaction."""
+    return _limits_with_room(db, current.public_id, 0)

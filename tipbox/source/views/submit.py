@@ -53,12 +53,12 @@ def submit_page(*, refused: str | None = None, status: int = 200) -> tuple[str, 
     current = source_session.current()
     assert current is not None
     assert current.confirmed
-    limits = limits_for_form(current)
-    fresh = [secrets.token_hex(ITEM_ID_BYTES) for _ in range(limits.max_files + 1)]
     # The receipt survives reloads of /submit?sent=1 (the browser script's request follows
     # the 303 once before the page itself does); any other view of the form clears it.
     receipt = current.receipt if request.args.get("sent") == "1" and not refused else None
     with transaction(st.db) as db:
+        limits = limits_for_form(db, current)
+        fresh = [secrets.token_hex(ITEM_ID_BYTES) for _ in range(limits.max_files + 1)]
         entry = _newsroom_entry(db, st.identity)
         total = sent_count(db, current.public_id)
         issued = (current.issued + tuple(fresh))[-ISSUED_PAGES_KEPT * len(fresh) :]
